@@ -1,0 +1,33 @@
+/* fts5tok: lore's FTS5 tokenizer and BM25 ranking function, registered on a connection.
+ *
+ * Tokenizer "lore": document text is analysed by text_analyze (see text.h) with the
+ * connection's current locale (fts5tok_set_locale), keeping byte offsets for snippet() and
+ * highlight(). Query text (FTS5_TOKENIZE_QUERY) is taken as ALREADY-ANALYSED terms
+ * separated by spaces and passed through verbatim: the query builder analyses the question
+ * once with text_analyze and quotes each term, so terms are never stemmed twice.
+ *
+ * Auxiliary function lore_bm25(fts_table, k1, b, idf_1, ..., idf_n): Lucene-style BM25 over
+ * all columns taken as one field (term frequency = instances in any column, length = sum of
+ * column sizes, average length over the whole table). idf_i is the idf of the query's i-th
+ * phrase, computed by the caller (Lucene: ln(1 + (N - df + 0.5) / (df + 0.5))). Phrases
+ * beyond the given idfs score 0. Returns the score as a positive double (higher is better).
+ *
+ * Lifetime: the context is owned by the connection: it is freed when the connection closes.
+ * The locale may be changed between statements (e.g. before inserting or deleting the rows of
+ * an article in another language). A context is used by its connection's thread only. */
+#ifndef LORE_FTS5TOK_H
+#define LORE_FTS5TOK_H
+
+#include <sqlite3.h>
+
+#include "err.h"
+
+typedef struct fts5tok_ctx fts5tok_ctx;
+
+/* Registers tokenizer "lore" and function "lore_bm25" on db. 0, LORE_EDB or LORE_ENOMEM. */
+int fts5tok_register(sqlite3 *db, fts5tok_ctx **out, lore_err *err);
+
+/* Sets the stemming locale used for documents tokenized from now on. 0 or LORE_ENOMEM. */
+int fts5tok_set_locale(fts5tok_ctx *ctx, const char *locale);
+
+#endif

@@ -1,0 +1,115 @@
+#include "sbuf.h"
+
+#include "err.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int sbuf_grow(sbuf *b, size_t extra)
+{
+    if (b->cap - b->len > extra)
+        return 0;
+    size_t need = b->len + extra + 1;
+    if (need < b->len)
+        return LORE_ENOMEM;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < need) {
+        if (cap > ((size_t)-1) / 2)
+            return LORE_ENOMEM;
+        cap *= 2;
+    }
+    char *p = realloc(b->buf, cap);
+    if (p == NULL)
+        return LORE_ENOMEM;
+    b->buf = p;
+    b->cap = cap;
+    return 0;
+}
+
+int sbuf_add(sbuf *b, const void *data, size_t n)
+{
+    if (sbuf_grow(b, n) != 0)
+        return LORE_ENOMEM;
+    if (n > 0)
+        memcpy(b->buf + b->len, data, n);
+    b->len += n;
+    b->buf[b->len] = '\0';
+    return 0;
+}
+
+int sbuf_adds(sbuf *b, const char *s) { return sbuf_add(b, s, strlen(s)); }
+
+int sbuf_addc(sbuf *b, char c) { return sbuf_add(b, &c, 1); }
+
+int sbuf_addf(sbuf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return LORE_EINVAL;
+    if (sbuf_grow(b, (size_t)n) != 0)
+        return LORE_ENOMEM;
+    va_start(ap, fmt);
+    vsnprintf(b->buf + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+    return 0;
+}
+
+int sbuf_add_json_str(sbuf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    if (sbuf_addc(b, '"') != 0)
+        return LORE_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        int rc;
+        switch (c) {
+        case '"': rc = sbuf_add(b, "\\\"", 2); break;
+        case '\\': rc = sbuf_add(b, "\\\\", 2); break;
+        case '\n': rc = sbuf_add(b, "\\n", 2); break;
+        case '\r': rc = sbuf_add(b, "\\r", 2); break;
+        case '\t': rc = sbuf_add(b, "\\t", 2); break;
+        default:
+            if (c < 0x20) {
+                char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+                rc = sbuf_add(b, esc, sizeof esc);
+            } else {
+                rc = sbuf_addc(b, (char)c);
+            }
+        }
+        if (rc != 0)
+            return rc;
+    }
+    return sbuf_addc(b, '"');
+}
+
+void sbuf_reset(sbuf *b)
+{
+    b->len = 0;
+    if (b->buf)
+        b->buf[0] = '\0';
+}
+
+char *sbuf_detach(sbuf *b)
+{
+    char *p = b->buf;
+    if (p == NULL)
+        p = calloc(1, 1);
+    b->buf = NULL;
+    b->len = b->cap = 0;
+    return p;
+}
+
+void sbuf_free(sbuf *b)
+{
+    free(b->buf);
+    b->buf = NULL;
+    b->len = b->cap = 0;
+}
+
+const char *sbuf_str(const sbuf *b) { return b->buf ? b->buf : ""; }
