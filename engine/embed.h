@@ -9,15 +9,35 @@
  *                               (BASE_URL like http://127.0.0.1:8000/v1)
  * A model embedder (in-process neural) plugs in as another kind.
  *
- * Output vectors are L2-normalised float32, dim floats per text.
+ * Output vectors are L2-normalised float32, dim floats per text. A text with nothing to embed
+ * gets the all-zero vector (it matches nothing under cosine/inner product): for "hash:DIM" a
+ * text whose analysis yields no terms (empty, only stop words or punctuation); for "openai:"
+ * an empty string, which is not sent (OpenAI rejects empty inputs).
+ *
+ * The hash embedder analyses text with text_analyze ("en"), and hashes each term and each
+ * pair of adjacent terms (at half weight, for a little word order) with XXH64 into a
+ * pseudo-random +-1 direction; term frequency is dampened (1 + ln tf). It is deterministic
+ * across runs and machines (no seed other than fixed xxhash seeds).
  *
  * OpenAI client behaviour: texts go in batches of at most `batch` (default 64); each request
  * has a connect timeout and a total timeout; 429, 5xx and connection errors are retried with
  * jittered exponential backoff (Retry-After honoured) up to `retries` times; the API key comes
  * from the environment variable named by `api_key_env` (default LORE_EMBED_API_KEY) and is sent
- * as a Bearer token. Errors name the server URL and the HTTP status.
+ * as a Bearer token (read once, at embed_open; unset or empty = no Authorization header).
+ * Errors name the server URL and the HTTP status. Worst case per batch: (retries + 1) *
+ * timeout_ms plus the backoffs. Note: retries 0 means no retry; -1 selects the default, so a
+ * zero-initialised embed_options disables retries.
  *
- * Threads: one embedder is used by one thread at a time.
+ * Spec syntax: MODEL is everything between "openai:" and the "@http://" or "@https://" that
+ * starts BASE_URL; trailing slashes of BASE_URL are dropped (also in embed_id).
+ * Remote failures return LORE_ENET (transport errors, HTTP errors, malformed or inconsistent
+ * replies); messages name the server, e.g.
+ *   embeddings server http://127.0.0.1:8000/v1 answered 401: invalid api key
+ * Retry-After (delta seconds) is honoured up to 30 s; a backoff never exceeds 30 s.
+ * The request count (embed_request_count) counts every HTTP attempt, retries included.
+ *
+ * Threads: one embedder is used by one thread at a time; several embedders may be used
+ * from several threads at once (curl_global_init runs once, guarded by pthread_once).
  * Ownership: embed_open returns an embedder the caller frees with embed_close. */
 #ifndef LORE_EMBED_H
 #define LORE_EMBED_H
@@ -50,12 +70,22 @@ int embed_dim(const embedder *e);
 
 /* Embeds n texts into out (n * embed_dim floats, after the call). The caller sizes `out`
  * with embed_dim when known; when embed_dim is 0 before the first remote call, use
- * embed_texts_alloc instead. LORE_EUNSUP for "none". */
+ * embed_texts_alloc or embed_probe_dim first (embed_texts then fails with LORE_EINVAL rather
+ * than overrun `out`). LORE_EUNSUP for "none". n == 0 is a no-op. On failure the contents of
+ * `out` are unspecified. */
 int embed_texts(embedder *e, const char *const *texts, size_t n, float *out, lore_err *err);
 
-/* Like embed_texts but allocates *out (caller frees). */
+/* Like embed_texts but allocates *out (n * embed_dim floats after the call; caller frees).
+ * Learns the dimension of a remote embedder from its first reply. *out is NULL on failure,
+ * when n == 0, and when no vector was produced because every text was empty and the
+ * dimension is still unknown (embed_dim stays 0 then). */
 int embed_texts_alloc(embedder *e, const char *const *texts, size_t n, float **out,
                       lore_err *err);
+
+/* Sets *dim to the vector dimension, embedding one short probe text first when a remote
+ * embedder has not learnt it yet (one request). For collections that must know the
+ * dimension before they have anything to embed. 0 or the error of the probe call. */
+int embed_probe_dim(embedder *e, int *dim, lore_err *err);
 
 /* Number of HTTP requests made so far (0 for local kinds); for tests and stats. */
 unsigned long embed_request_count(const embedder *e);

@@ -4,13 +4,25 @@
  * connection's current locale (fts5tok_set_locale), keeping byte offsets for snippet() and
  * highlight(). Query text (FTS5_TOKENIZE_QUERY) is taken as ALREADY-ANALYSED terms
  * separated by spaces and passed through verbatim: the query builder analyses the question
- * once with text_analyze and quotes each term, so terms are never stemmed twice.
+ * once with text_analyze and quotes each term, so terms are never stemmed twice. (So a raw
+ * MATCH 'Running' finds nothing: write MATCH '"run"'.) The tokenizer takes no arguments:
+ * tokenize='lore' exactly.
+ *
+ * snippet() and highlight() re-tokenize the stored text with the CURRENT locale; token
+ * positions depend on the locale's stop words, so set the locale of the rows being
+ * highlighted (they are exact when it matches the locale the row was indexed with).
+ * Deleting rows of an external-content table likewise needs the locale they were
+ * inserted with.
  *
  * Auxiliary function lore_bm25(fts_table, k1, b, idf_1, ..., idf_n): Lucene-style BM25 over
  * all columns taken as one field (term frequency = instances in any column, length = sum of
  * column sizes, average length over the whole table). idf_i is the idf of the query's i-th
  * phrase, computed by the caller (Lucene: ln(1 + (N - df + 0.5) / (df + 0.5))). Phrases
- * beyond the given idfs score 0. Returns the score as a positive double (higher is better).
+ * beyond the given idfs score 0; extra idfs are ignored. Returns the score as a positive
+ * double (higher is better: ORDER BY lore_bm25(...) DESC, not FTS5's ascending `rank`).
+ * Score per phrase: idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * dl / avgdl)), with exact
+ * document lengths (Lucene stores them lossily in one byte, a small source of difference).
+ * Non-numeric k1, b or idf arguments are an SQL error. Needs detail=full (the default).
  *
  * Lifetime: the context is owned by the connection: it is freed when the connection closes.
  * The locale may be changed between statements (e.g. before inserting or deleting the rows of

@@ -8,6 +8,12 @@
  *    (a single CJK character alone is emitted as a unigram)
  * -> other words: stop words dropped (per language), then Snowball stemmed for the locale.
  *
+ * Choices (details in text.c): "don't" -> "dont" (apostrophes inside a word are removed, a
+ * trailing possessive "'s" is dropped: "customer's" -> "customer"; French/Italian/Catalan/
+ * Irish elided articles are dropped: "l'homme" -> "homme"); '.' joins letters and digits
+ * ("3.14", "e.g"), ',' joins digits ("1,000"), '_' and ':' split. English: Lucene's classic
+ * 33 stop words and Snowball "porter" (original Porter, as Anserini). Numbers are kept.
+ *
  * Every token carries the byte range [start, end) of its source in the ORIGINAL input,
  * so FTS5 snippets and highlights work on the display text.
  *
@@ -28,14 +34,18 @@ typedef struct text_analyzer text_analyzer;
 typedef int (*text_token_fn)(void *ctx, const char *term, size_t len, size_t start, size_t end);
 
 /* Creates an analyzer for a locale such as "en", "en-US", "de", "zh-CN", "pt_BR".
- * Unknown or NULL locales fall back to English stemming. Returns 0, or LORE_ENOMEM. */
+ * The language is the part before '-', '_', '.' or '@', matched case-insensitively against
+ * ISO 639-1 codes (and "nb"/"nn" -> norwegian, "in" -> indonesian) or Snowball algorithm
+ * names. Unknown or NULL locales (including zh, ja, ko: CJK text is bigrammed whatever the
+ * locale) fall back to English. Returns 0, or LORE_ENOMEM. */
 int text_analyzer_new(const char *locale, text_analyzer **out, lore_err *err);
 void text_analyzer_free(text_analyzer *a);
 
 /* Switches the stemming language; a no-op when it is already `locale`. 0 or LORE_ENOMEM. */
 int text_analyzer_set_locale(text_analyzer *a, const char *locale);
 
-/* The Snowball algorithm name in use ("english", "german", ...). Never NULL. */
+/* The Snowball algorithm name in use ("porter" for English, "german", "french", ...).
+ * Never NULL. */
 const char *text_analyzer_language(const text_analyzer *a);
 
 /* Analyses s[0..n) and calls fn for each token in order. Returns 0, the callback's

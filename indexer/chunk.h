@@ -7,6 +7,21 @@
  * repeats its header row at the top of every chunk. Each chunk carries its heading path:
  * "Title > Section > Subsection".
  *
+ *
+ * Details the index relies on:
+ *   - chunk text holds the section's body only; headings live in heading_path (index it too).
+ *   - an H1 equal to the title is left out of the path; a section with no body (a heading
+ *     followed by another heading) gives no chunk, and an article with a title but no body
+ *     gives no chunks at all (*out NULL, *n 0): the title alone answers nothing.
+ *   - overlap: the chunk after a cut opens with the trailing whole sentence(s) of the
+ *     previous chunk's last paragraph, up to overlap_tokens (its trailing words when one
+ *     sentence is longer); only when the next text is prose, never across sections, never
+ *     from code or tables. Word runs cut from an over-long sentence are at most
+ *     max_tokens - overlap_tokens so the overlap still fits.
+ *   - every chunk is within max_tokens except a code block larger than the budget (alone in
+ *     its chunk) and a table row that with its header alone exceeds it.
+ *   - the result depends only on the article and the options: same input, same chunks.
+ *
  * Ownership: chunk_article allocates *out (an array of *n chunks); chunk_free_all frees it. */
 #ifndef LORE_CHUNK_H
 #define LORE_CHUNK_H
@@ -29,6 +44,8 @@ typedef struct chunk {
     int ordinal;        /* 0-based position in the article */
 } chunk;
 
+/* opts NULL means CHUNK_OPTIONS_DEFAULT. 0, LORE_EINVAL (max_tokens 0, or overlap_tokens >=
+ * max_tokens) or LORE_ENOMEM; on failure *out is NULL and *n 0. */
 int chunk_article(const article *a, const chunk_options *opts, chunk **out, size_t *n,
                   lore_err *err);
 void chunk_free_all(chunk *chunks, size_t n);

@@ -1,0 +1,214 @@
+#include "coll.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct coll {
+    store *st;
+    vindex *vi;
+    embedder *emb;
+    char faiss_path[PATH_MAX];
+    int rebuilt;
+};
+
+int coll_name_valid(const char *name, lore_err *err)
+{
+    size_t n = name ? strlen(name) : 0;
+    int ok = n >= 1 && n <= 64;
+    for (size_t i = 0; ok && i < n; i++) {
+        char ch = name[i];
+        ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+             ch == '_' || ch == '-';
+    }
+    if (!ok)
+        return lore_errf(err, LORE_EINVAL,
+                         "bad collection name '%s': use 1 to 64 letters, digits, '_' or '-'",
+                         name ? name : "");
+    return 0;
+}
+
+int coll_data_root(const char *flag, char *buf, size_t buflen, lore_err *err)
+{
+    const char *env = getenv("LORE_DATA");
+    const char *home = getenv("HOME");
+    int n;
+    if (flag && *flag)
+        n = snprintf(buf, buflen, "%s", flag);
+    else if (env && *env)
+        n = snprintf(buf, buflen, "%s", env);
+    else if (home && *home)
+        n = snprintf(buf, buflen, "%s/.local/share/lore", home);
+    else
+        return lore_errf(err, LORE_EINVAL, "no data directory: pass --data DIR or set LORE_DATA");
+    if (n < 0 || (size_t)n >= buflen)
+        return lore_errf(err, LORE_EINVAL, "data directory path too long");
+    return 0;
+}
+
+int coll_dir(const char *root, const char *name, char *buf, size_t buflen, lore_err *err)
+{
+    int rc = coll_name_valid(name, err);
+    if (rc != 0)
+        return rc;
+    int n = snprintf(buf, buflen, "%s/%s", root, name);
+    if (n < 0 || (size_t)n >= buflen)
+        return lore_errf(err, LORE_EINVAL, "collection path too long: %s/%s", root, name);
+    return 0;
+}
+
+static int add_vector(void *ctx, int64_t chunk_id, const float *vec, int dim)
+{
+    vindex *vi = ctx;
+    if (dim != vindex_dim(vi))
+        return LORE_EINDEX;
+    return vindex_add(vi, &chunk_id, vec, 1, NULL);
+}
+
+/* Rebuilds the index from SQLite, which holds every vector. */
+static int rebuild_vindex(coll *c, int dim, lore_err *err)
+{
+    vindex *vi;
+    int rc = vindex_new(dim, &vi, err);
+    if (rc != 0)
+        return rc;
+    rc = store_vectors_each(c->st, add_vector, vi, err);
+    if (rc != 0) {
+        if (rc == LORE_EINDEX)
+            lore_errf(err, LORE_EINDEX, "%s: stored vectors disagree on dimension (expected %d)",
+                      store_dir(c->st), dim);
+        vindex_free(vi);
+        return rc;
+    }
+    vindex_free(c->vi);
+    c->vi = vi;
+    c->rebuilt = 1;
+    return 0;
+}
+
+static int load_vindex(coll *c, int writable, lore_err *err)
+{
+    store_stats stats;
+    int rc = store_stats_get(c->st, &stats, err);
+    if (rc != 0 || stats.embed_dim == 0)
+        return rc; /* nothing embedded yet: the index is created on first use */
+    uint64_t file_gen = 0;
+    vindex *vi = NULL;
+    lore_err lerr = {0};
+    rc = vindex_load(c->faiss_path, &vi, &file_gen, &lerr);
+    if (rc == 0 && file_gen == stats.generation && vindex_dim(vi) == stats.embed_dim &&
+        (int64_t)vindex_count(vi) == stats.vectors) {
+        c->vi = vi;
+        return 0;
+    }
+    vindex_free(vi);
+    if (rc != 0 && rc != LORE_ENOTFOUND)
+        fprintf(stderr, "lore: %s; rebuilding it from the database\n", lerr.msg);
+    if ((rc = rebuild_vindex(c, stats.embed_dim, err)) != 0)
+        return rc;
+    /* Saving is an optimisation for the next open; a read-only user may lack the right. */
+    lore_err serr = {0};
+    if (coll_publish(c, &serr) != 0 && writable)
+        fprintf(stderr, "lore: %s\n", serr.msg);
+    return 0;
+}
+
+static int setup_embedder(coll *c, const coll_open_options *o, lore_err *err)
+{
+    char *recorded = NULL;
+    int rc = store_meta_get(c->st, "embedder", &recorded, NULL);
+    if (rc != 0 && rc != LORE_ENOTFOUND)
+        return lore_errf(err, rc, "%s: cannot read the collection's embedder",
+                         store_dir(c->st));
+    const char *spec = recorded;
+    int record = 0;
+    if (o->embedder && (recorded == NULL || (o->switch_embedder && strcmp(recorded, o->embedder)))) {
+        spec = o->embedder;
+        record = 1;
+    } else if (spec == NULL) {
+        spec = COLL_DEFAULT_EMBEDDER;
+        record = 1;
+    }
+    rc = embed_open(spec, o->embed, &c->emb, err);
+    if (rc == 0 && record && !(o->flags & STORE_READONLY))
+        rc = store_meta_set(c->st, "embedder", spec, err);
+    free(recorded);
+    return rc;
+}
+
+int coll_open(const char *dir, const coll_open_options *opts, coll **out, lore_err *err)
+{
+    static const coll_open_options defaults = {STORE_READONLY, NULL, 0, NULL, 1};
+    const coll_open_options *o = opts ? opts : &defaults;
+    *out = NULL;
+    coll *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return lore_errf(err, LORE_ENOMEM, "out of memory opening %s", dir);
+    int rc;
+    if (snprintf(c->faiss_path, sizeof c->faiss_path, "%s/vectors.faiss", dir) >=
+        (int)sizeof c->faiss_path) {
+        rc = lore_errf(err, LORE_EINVAL, "collection path too long: %s", dir);
+        goto fail;
+    }
+    if ((rc = store_open(dir, o->flags, &c->st, err)) != 0)
+        goto fail;
+    if ((rc = setup_embedder(c, o, err)) != 0)
+        goto fail;
+    if (o->load_vectors && embed_dim(c->emb) >= 0 &&
+        (rc = load_vindex(c, !(o->flags & STORE_READONLY), err)) != 0)
+        goto fail;
+    *out = c;
+    return 0;
+fail:
+    coll_close(c);
+    return rc;
+}
+
+void coll_close(coll *c)
+{
+    if (c == NULL)
+        return;
+    vindex_free(c->vi);
+    embed_close(c->emb);
+    store_close(c->st);
+    free(c);
+}
+
+store *coll_store(coll *c) { return c->st; }
+vindex *coll_vindex(coll *c) { return c->vi; }
+embedder *coll_embedder(coll *c) { return c->emb; }
+const char *coll_vindex_path(const coll *c) { return c->faiss_path; }
+int coll_vindex_rebuilt(const coll *c) { return c->rebuilt; }
+
+int coll_ensure_vindex(coll *c, int dim, lore_err *err)
+{
+    if (c->vi && vindex_dim(c->vi) == dim)
+        return 0;
+    vindex_free(c->vi);
+    c->vi = NULL;
+    return vindex_new(dim, &c->vi, err);
+}
+
+void coll_reset_vindex(coll *c)
+{
+    vindex_free(c->vi);
+    c->vi = NULL;
+}
+
+int coll_publish(coll *c, lore_err *err)
+{
+    uint64_t gen;
+    int rc = store_generation(c->st, &gen, err);
+    if (rc != 0)
+        return rc;
+    if (c->vi == NULL) {
+        /* No vectors: a stale file from an earlier embedder must not be taken as current. */
+        if (remove(c->faiss_path) != 0 && errno != ENOENT)
+            return lore_errf(err, LORE_EIO, "cannot remove %s: %s", c->faiss_path,
+                             strerror(errno));
+        return 0;
+    }
+    return vindex_save(c->vi, c->faiss_path, gen, err);
+}

@@ -1,0 +1,625 @@
+#include "search.h"
+
+#include "sbuf.h"
+#include "text.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_QUERY_TERMS 64
+
+typedef struct qterm {
+    char text[TEXT_MAX_TERM + 1];
+    int qtf;     /* times the term occurs in the question */
+    int64_t df;  /* rows containing it */
+    double idf;
+} qterm;
+
+typedef struct term_list {
+    qterm t[MAX_QUERY_TERMS];
+    size_t n;
+} term_list;
+
+struct searcher {
+    coll *c;
+    text_analyzer *an;
+    char *locale;       /* the collection's default analysis locale */
+    sqlite3_stmt *df_stmt;
+    sqlite3_stmt *snippet_stmt;
+    uint64_t n_gen;     /* generation at which n_rows was counted */
+    int64_t n_rows;
+    int n_valid;
+};
+
+/* A candidate from either retriever, before and after fusion. */
+typedef struct cand {
+    int64_t id;
+    double bm25, dense, fused;
+    int bm25_rank, dense_rank;
+} cand;
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+void search_options_default(search_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->mode = SEARCH_HYBRID;
+    o->fusion = FUSION_CONVEX;
+    o->k = 10;
+    o->candidates = 100;
+    o->dense_weight = 0.3;
+    o->rrf_k = 60.0;
+    o->k1 = 0.9;
+    o->b = 0.4;
+    o->bm25_budget = 20000;
+    o->per_article = 1;
+    o->snippets = 1;
+}
+
+int search_mode_parse(const char *s, search_mode *out, lore_err *err)
+{
+    if (s && strcmp(s, "bm25") == 0)
+        *out = SEARCH_BM25;
+    else if (s && strcmp(s, "vector") == 0)
+        *out = SEARCH_VECTOR;
+    else if (s && strcmp(s, "hybrid") == 0)
+        *out = SEARCH_HYBRID;
+    else
+        return lore_errf(err, LORE_EINVAL, "unknown search mode '%s': use bm25, vector or hybrid",
+                         s ? s : "");
+    return 0;
+}
+
+const char *search_mode_name(search_mode m)
+{
+    return m == SEARCH_BM25 ? "bm25" : m == SEARCH_VECTOR ? "vector" : "hybrid";
+}
+
+int searcher_new(coll *c, searcher **out, lore_err *err)
+{
+    *out = NULL;
+    searcher *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return lore_errf(err, LORE_ENOMEM, "out of memory creating a searcher");
+    s->c = c;
+    sqlite3 *db = store_db(coll_store(c));
+    int rc = store_meta_get(coll_store(c), "locale", &s->locale, NULL);
+    if (rc != 0 && rc != LORE_ENOTFOUND)
+        goto fail_db;
+    if ((rc = text_analyzer_new(s->locale ? s->locale : "en", &s->an, err)) != 0)
+        goto fail;
+    if (sqlite3_prepare_v3(db, "SELECT doc FROM chunks_vocab WHERE term = ?1", -1,
+                           SQLITE_PREPARE_PERSISTENT, &s->df_stmt, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v3(db,
+                           "SELECT snippet(chunks_fts, 1, '**', '**', '...', 40) FROM chunks_fts "
+                           "WHERE chunks_fts MATCH ?1 AND rowid = ?2",
+                           -1, SQLITE_PREPARE_PERSISTENT, &s->snippet_stmt, NULL) != SQLITE_OK)
+        goto fail_db;
+    *out = s;
+    return 0;
+fail_db:
+    rc = lore_errf(err, LORE_EDB, "%s: preparing search: %s", store_dir(coll_store(c)),
+                   sqlite3_errmsg(db));
+fail:
+    searcher_free(s);
+    return rc;
+}
+
+void searcher_free(searcher *s)
+{
+    if (s == NULL)
+        return;
+    sqlite3_finalize(s->df_stmt);
+    sqlite3_finalize(s->snippet_stmt);
+    text_analyzer_free(s->an);
+    free(s->locale);
+    free(s);
+}
+
+static int collect_term(void *ctx, const char *term, size_t len, size_t start, size_t end)
+{
+    (void)start;
+    (void)end;
+    term_list *tl = ctx;
+    if (len == 0 || len > TEXT_MAX_TERM)
+        return 0;
+    for (size_t i = 0; i < tl->n; i++) {
+        if (strlen(tl->t[i].text) == len && memcmp(tl->t[i].text, term, len) == 0) {
+            tl->t[i].qtf++;
+            return 0;
+        }
+    }
+    if (tl->n == MAX_QUERY_TERMS)
+        return 0; /* a question this long gains nothing from more terms */
+    qterm *q = &tl->t[tl->n++];
+    memcpy(q->text, term, len);
+    q->text[len] = '\0';
+    q->qtf = 1;
+    return 0;
+}
+
+static int row_count(searcher *s, int64_t *n, lore_err *err)
+{
+    uint64_t gen;
+    int rc = store_generation(coll_store(s->c), &gen, err);
+    if (rc != 0)
+        return rc;
+    if (!s->n_valid || gen != s->n_gen) {
+        sqlite3_stmt *st;
+        sqlite3 *db = store_db(coll_store(s->c));
+        if (sqlite3_prepare_v2(db, "SELECT count(*) FROM chunks", -1, &st, NULL) != SQLITE_OK)
+            return lore_errf(err, LORE_EDB, "counting chunks: %s", sqlite3_errmsg(db));
+        rc = sqlite3_step(st);
+        s->n_rows = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+        sqlite3_finalize(st);
+        if (rc != SQLITE_ROW)
+            return lore_errf(err, LORE_EDB, "counting chunks: %s", sqlite3_errmsg(db));
+        s->n_gen = gen;
+        s->n_valid = 1;
+    }
+    *n = s->n_rows;
+    return 0;
+}
+
+static int lookup_df(searcher *s, term_list *tl, lore_err *err)
+{
+    int64_t n = 0;
+    int rc = row_count(s, &n, err);
+    if (rc != 0)
+        return rc;
+    size_t kept = 0;
+    for (size_t i = 0; i < tl->n; i++) {
+        sqlite3_bind_text(s->df_stmt, 1, tl->t[i].text, -1, SQLITE_STATIC);
+        rc = sqlite3_step(s->df_stmt);
+        int64_t df = rc == SQLITE_ROW ? sqlite3_column_int64(s->df_stmt, 0) : 0;
+        sqlite3_reset(s->df_stmt);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+            return lore_errf(err, LORE_EDB, "looking up term statistics: %s",
+                             sqlite3_errmsg(store_db(coll_store(s->c))));
+        if (df == 0)
+            continue; /* matches nothing: it can neither select nor score */
+        tl->t[i].df = df;
+        tl->t[i].idf = log(1.0 + ((double)n - (double)df + 0.5) / ((double)df + 0.5));
+        tl->t[kept++] = tl->t[i];
+    }
+    tl->n = kept;
+    return 0;
+}
+
+static int by_df(const void *a, const void *b)
+{
+    const qterm *x = a, *y = b;
+    return (x->df > y->df) - (x->df < y->df);
+}
+
+static int add_phrase(sbuf *q, const char *term)
+{
+    /* Terms never contain spaces or quotes after analysis, but quote defensively: a double
+     * quote inside an FTS5 string is written twice. */
+    int rc = sbuf_addc(q, '"');
+    for (const char *p = term; rc == 0 && *p; p++)
+        rc = *p == '"' ? sbuf_add(q, "\"\"", 2) : sbuf_addc(q, *p);
+    return rc ? rc : sbuf_addc(q, '"');
+}
+
+/* Builds the MATCH expression and the lore_bm25 call. Phrase i of the expression gets
+ * weight args[i]: idf times query frequency the first time a term appears, 0 when it is
+ * repeated, so each term is scored once. */
+static int build_bm25_sql(const term_list *tl, const search_options *o, sbuf *match, sbuf *sql,
+                          size_t *bound)
+{
+    size_t nsel = tl->n;
+    size_t total = 0;
+    for (size_t i = 0; i < tl->n; i++)
+        total += (size_t)tl->t[i].df;
+    if (total > o->bm25_budget) {
+        /* tl is sorted by df: keep the rarest terms that fit the budget (at least one). */
+        size_t acc = (size_t)tl->t[0].df;
+        nsel = 1;
+        while (nsel < tl->n && acc + (size_t)tl->t[nsel].df <= o->bm25_budget)
+            acc += (size_t)tl->t[nsel++].df;
+        total = acc;
+    }
+    *bound = total;
+    int rc = 0;
+    double weights[2 * MAX_QUERY_TERMS];
+    size_t nw = 0;
+    if (nsel < tl->n)
+        rc |= sbuf_addc(match, '(');
+    for (size_t i = 0; i < nsel; i++) {
+        if (i)
+            rc |= sbuf_adds(match, " OR ");
+        rc |= add_phrase(match, tl->t[i].text);
+        weights[nw++] = tl->t[i].idf * tl->t[i].qtf;
+    }
+    if (nsel < tl->n) {
+        /* (selecting terms) AND (every term): rows come from the selecting terms only, and
+         * the second group makes every term's occurrences visible to lore_bm25. */
+        rc |= sbuf_adds(match, ") AND (");
+        for (size_t i = 0; i < tl->n; i++) {
+            if (i)
+                rc |= sbuf_adds(match, " OR ");
+            rc |= add_phrase(match, tl->t[i].text);
+            weights[nw++] = i < nsel ? 0.0 : tl->t[i].idf * tl->t[i].qtf;
+        }
+        rc |= sbuf_addc(match, ')');
+    }
+    rc |= sbuf_addf(sql, "SELECT rowid, lore_bm25(chunks_fts, %.17g, %.17g", o->k1, o->b);
+    for (size_t i = 0; i < nw; i++)
+        rc |= sbuf_addf(sql, ", %.17g", weights[i]);
+    rc |= sbuf_addf(sql, ") AS score FROM chunks_fts WHERE chunks_fts MATCH ?1 "
+                         "ORDER BY score DESC LIMIT %zu", o->candidates);
+    return rc ? LORE_ENOMEM : 0;
+}
+
+static int run_bm25(searcher *s, term_list *tl, const search_options *o, cand **out, size_t *n,
+                    size_t *bound, lore_err *err)
+{
+    *n = 0;
+    *bound = 0;
+    if (tl->n == 0)
+        return 0;
+    qsort(tl->t, tl->n, sizeof tl->t[0], by_df);
+    sbuf match = SBUF_INIT, sql = SBUF_INIT;
+    int rc = build_bm25_sql(tl, o, &match, &sql, bound);
+    sqlite3 *db = store_db(coll_store(s->c));
+    sqlite3_stmt *st = NULL;
+    if (rc != 0) {
+        rc = lore_errf(err, LORE_ENOMEM, "out of memory building a query");
+        goto done;
+    }
+    if (sqlite3_prepare_v2(db, sbuf_str(&sql), -1, &st, NULL) != SQLITE_OK) {
+        rc = lore_errf(err, LORE_EDB, "preparing the BM25 query: %s", sqlite3_errmsg(db));
+        goto done;
+    }
+    sqlite3_bind_text(st, 1, sbuf_str(&match), -1, SQLITE_STATIC);
+    cand *c = calloc(o->candidates ? o->candidates : 1, sizeof *c);
+    if (c == NULL) {
+        rc = lore_errf(err, LORE_ENOMEM, "out of memory running a query");
+        goto done;
+    }
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW && *n < o->candidates) {
+        c[*n].id = sqlite3_column_int64(st, 0);
+        c[*n].bm25 = sqlite3_column_double(st, 1);
+        c[*n].bm25_rank = (int)*n + 1;
+        (*n)++;
+    }
+    if (step != SQLITE_ROW && step != SQLITE_DONE) {
+        free(c);
+        *n = 0;
+        rc = lore_errf(err, LORE_EDB, "running the BM25 query: %s", sqlite3_errmsg(db));
+        goto done;
+    }
+    *out = c;
+done:
+    sqlite3_finalize(st);
+    sbuf_free(&match);
+    sbuf_free(&sql);
+    return rc;
+}
+
+static int run_vector(searcher *s, const char *question, const search_options *o, cand **out,
+                      size_t *n, double *ms_embed, double *ms_vector, lore_err *err)
+{
+    *n = 0;
+    vindex *vi = coll_vindex(s->c);
+    embedder *e = coll_embedder(s->c);
+    if (vi == NULL || embed_dim(e) <= 0 || vindex_count(vi) == 0)
+        return 0;
+    double t0 = now_ms();
+    float *qv = NULL;
+    int rc = embed_texts_alloc(e, &question, 1, &qv, err);
+    if (rc != 0)
+        return rc;
+    if (embed_dim(e) != vindex_dim(vi)) {
+        free(qv);
+        return lore_errf(err, LORE_EINDEX,
+                         "the query embedding has %d dimensions but the index has %d: "
+                         "re-run lore index", embed_dim(e), vindex_dim(vi));
+    }
+    double t1 = now_ms();
+    size_t k = o->candidates ? o->candidates : 1;
+    int64_t *ids = malloc(k * sizeof *ids);
+    float *scores = malloc(k * sizeof *scores);
+    cand *c = calloc(k, sizeof *c);
+    if (ids == NULL || scores == NULL || c == NULL) {
+        rc = lore_errf(err, LORE_ENOMEM, "out of memory running a query");
+        goto done;
+    }
+    size_t found = 0;
+    if ((rc = vindex_search(vi, qv, k, ids, scores, &found, err)) != 0)
+        goto done;
+    for (size_t i = 0; i < found; i++) {
+        c[i].id = ids[i];
+        c[i].dense = scores[i];
+        c[i].dense_rank = (int)i + 1;
+    }
+    *n = found;
+    *out = c;
+    c = NULL;
+done:
+    *ms_embed = t1 - t0;
+    *ms_vector = now_ms() - t1;
+    free(qv);
+    free(ids);
+    free(scores);
+    free(c);
+    return rc;
+}
+
+static int by_id(const void *a, const void *b)
+{
+    const cand *x = a, *y = b;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+static int by_fused(const void *a, const void *b)
+{
+    const cand *x = a, *y = b;
+    if (x->fused != y->fused)
+        return x->fused < y->fused ? 1 : -1;
+    return (x->id > y->id) - (x->id < y->id); /* stable order for equal scores */
+}
+
+static void minmax(const cand *c, size_t n, int dense, double *lo, double *hi)
+{
+    *lo = INFINITY;
+    *hi = -INFINITY;
+    for (size_t i = 0; i < n; i++) {
+        double v = dense ? c[i].dense : c[i].bm25;
+        if (v < *lo)
+            *lo = v;
+        if (v > *hi)
+            *hi = v;
+    }
+}
+
+static double norm(double v, double lo, double hi)
+{
+    /* A single candidate, or all tied, is as good as the list gets. */
+    return hi > lo ? (v - lo) / (hi - lo) : 1.0;
+}
+
+/* Merges the two lists by chunk id and computes the fused score. */
+static int fuse(const cand *lex, size_t nlex, const cand *den, size_t nden,
+                const search_options *o, cand **out, size_t *n)
+{
+    cand *all = malloc((nlex + nden + 1) * sizeof *all);
+    if (all == NULL)
+        return LORE_ENOMEM;
+    memcpy(all, lex, nlex * sizeof *all);
+    if (nden)
+        memcpy(all + nlex, den, nden * sizeof *all);
+    qsort(all, nlex + nden, sizeof *all, by_id);
+    size_t m = 0;
+    for (size_t i = 0; i < nlex + nden; i++) {
+        if (m > 0 && all[m - 1].id == all[i].id) {
+            cand *d = &all[m - 1];
+            if (all[i].bm25_rank) {
+                d->bm25 = all[i].bm25;
+                d->bm25_rank = all[i].bm25_rank;
+            }
+            if (all[i].dense_rank) {
+                d->dense = all[i].dense;
+                d->dense_rank = all[i].dense_rank;
+            }
+        } else {
+            all[m++] = all[i];
+        }
+    }
+    double llo, lhi, dlo, dhi;
+    minmax(lex, nlex, 0, &llo, &lhi);
+    minmax(den, nden, 1, &dlo, &dhi);
+    double w = o->mode == SEARCH_BM25 ? 0.0 : o->mode == SEARCH_VECTOR ? 1.0 : o->dense_weight;
+    for (size_t i = 0; i < m; i++) {
+        cand *c = &all[i];
+        if (o->fusion == FUSION_RRF && o->mode == SEARCH_HYBRID) {
+            c->fused = (c->bm25_rank ? 1.0 / (o->rrf_k + c->bm25_rank) : 0.0) +
+                       (c->dense_rank ? 1.0 / (o->rrf_k + c->dense_rank) : 0.0);
+        } else {
+            double l = c->bm25_rank ? norm(c->bm25, llo, lhi) : 0.0;
+            double d = c->dense_rank ? norm(c->dense, dlo, dhi) : 0.0;
+            c->fused = (1.0 - w) * l + w * d;
+        }
+    }
+    qsort(all, m, sizeof *all, by_fused);
+    *out = all;
+    *n = m;
+    return 0;
+}
+
+static char *dup_or_empty(const char *s) { return strdup(s ? s : ""); }
+
+/* A snippet for chunks the lexical side did not match: the start of the body. */
+static char *lead_snippet(const char *body)
+{
+    size_t n = strlen(body), cut = n < 240 ? n : 240;
+    /* Cut at a character boundary, then at a space when one is near. */
+    while (cut < n && cut > 0 && ((unsigned char)body[cut] & 0xC0) == 0x80)
+        cut--;
+    size_t sp = cut;
+    while (cut < n && sp > cut / 2 && body[sp] != ' ')
+        sp--;
+    if (cut < n && sp > cut / 2)
+        cut = sp;
+    sbuf b = SBUF_INIT;
+    if (sbuf_add(&b, body, cut) != 0 || (cut < n && sbuf_adds(&b, "...") != 0)) {
+        sbuf_free(&b);
+        return NULL;
+    }
+    return sbuf_detach(&b);
+}
+
+/* Tidies a snippet for one-line display: whitespace runs become one space, and adjacent
+ * highlights ("**a****b**", from CJK bigrams side by side) merge into one. In place. */
+static void tidy_snippet(char *p)
+{
+    char *w = p;
+    for (const char *r = p; *r;) {
+        if (strncmp(r, "****", 4) == 0) {
+            r += 4;
+        } else if (*r == ' ' || *r == '\n' || *r == '\t' || *r == '\r') {
+            if (w > p && w[-1] != ' ')
+                *w++ = ' ';
+            r++;
+        } else {
+            *w++ = *r++;
+        }
+    }
+    while (w > p && w[-1] == ' ')
+        w--;
+    *w = '\0';
+}
+
+static char *make_snippet(searcher *s, const char *match, const cand *c, const char *body,
+                          const char *locale)
+{
+    /* snippet() re-tokenizes the row: it must use the locale the row was indexed with. */
+    if (match && *match && c->bm25_rank &&
+        store_set_locale(coll_store(s->c), locale ? locale : s->locale, NULL) == 0) {
+        sqlite3_bind_text(s->snippet_stmt, 1, match, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s->snippet_stmt, 2, c->id);
+        char *out = NULL;
+        if (sqlite3_step(s->snippet_stmt) == SQLITE_ROW)
+            out = dup_or_empty((const char *)sqlite3_column_text(s->snippet_stmt, 0));
+        sqlite3_reset(s->snippet_stmt);
+        if (out)
+            return out;
+    }
+    return lead_snippet(body);
+}
+
+static int fetch_hits(searcher *s, const cand *c, size_t n, const term_list *tl,
+                      const search_options *o, search_results *r, lore_err *err)
+{
+    size_t want = o->k ? o->k : 10;
+    r->hits = calloc(want, sizeof *r->hits);
+    if (r->hits == NULL)
+        return lore_errf(err, LORE_ENOMEM, "out of memory collecting results");
+    sbuf match = SBUF_INIT;
+    int rc = 0;
+    for (size_t i = 0; i < tl->n && rc == 0; i++)
+        rc = (i ? sbuf_adds(&match, " OR ") : 0) | add_phrase(&match, tl->t[i].text);
+    if (rc != 0) {
+        sbuf_free(&match);
+        return lore_errf(err, LORE_ENOMEM, "out of memory collecting results");
+    }
+    for (size_t i = 0; i < n && r->n < want; i++) {
+        store_chunk_info info;
+        rc = store_chunk_get(coll_store(s->c), c[i].id, &info, err);
+        if (rc == LORE_ENOTFOUND) {
+            rc = 0; /* deleted after the vector index was built: skip it */
+            continue;
+        }
+        if (rc != 0)
+            break;
+        int dup = 0;
+        for (size_t j = 0; o->per_article && j < r->n && !dup; j++)
+            dup = strcmp(r->hits[j].article_id, info.article_ext_id) == 0;
+        if (!dup) {
+            search_hit *h = &r->hits[r->n];
+            h->chunk_id = c[i].id;
+            h->bm25 = c[i].bm25;
+            h->bm25_rank = c[i].bm25_rank;
+            h->dense = c[i].dense;
+            h->dense_rank = c[i].dense_rank;
+            h->fused = c[i].fused;
+            h->article_id = info.article_ext_id;
+            h->title = info.title;
+            h->url = info.url;
+            h->heading = info.heading;
+            info.article_ext_id = info.title = info.url = info.heading = NULL;
+            h->snippet = o->snippets ? make_snippet(s, sbuf_str(&match), &c[i], info.body, info.locale)
+                                     : dup_or_empty("");
+            if (h->snippet)
+                tidy_snippet(h->snippet);
+            r->n++;
+            if (h->snippet == NULL) {
+                rc = lore_errf(err, LORE_ENOMEM, "out of memory making a snippet");
+                store_chunk_info_free(&info);
+                break;
+            }
+        }
+        store_chunk_info_free(&info);
+    }
+    sbuf_free(&match);
+    return rc;
+}
+
+int search_run(searcher *s, const char *question, const search_options *o, search_results *out,
+               lore_err *err)
+{
+    search_options defaults;
+    if (o == NULL) {
+        search_options_default(&defaults);
+        o = &defaults;
+    }
+    memset(out, 0, sizeof *out);
+    if (o->mode != SEARCH_BM25 && coll_vindex(s->c) == NULL && embed_dim(coll_embedder(s->c)) == 0)
+        return lore_errf(err, LORE_EUNSUP,
+                         "mode %s needs vectors, but this collection's embedder is %s",
+                         search_mode_name(o->mode), embed_id(coll_embedder(s->c)));
+    double t0 = now_ms();
+    term_list tl;
+    tl.n = 0;
+    const char *locale = o->locale ? o->locale : s->locale;
+    int rc = text_analyzer_set_locale(s->an, locale ? locale : "en");
+    if (rc == 0)
+        rc = text_analyze(s->an, question, strlen(question), collect_term, &tl);
+    if (rc != 0)
+        return lore_errf(err, LORE_ENOMEM, "out of memory analysing the question");
+    if ((rc = lookup_df(s, &tl, err)) != 0)
+        return rc;
+    double t1 = now_ms();
+    out->ms_analyze = t1 - t0;
+    cand *lex = NULL, *den = NULL, *fused = NULL;
+    size_t nlex = 0, nden = 0, nfused = 0;
+    if (o->mode != SEARCH_VECTOR &&
+        (rc = run_bm25(s, &tl, o, &lex, &nlex, &out->bm25_rows_scored_bound, err)) != 0)
+        goto done;
+    double t2 = now_ms();
+    out->ms_bm25 = t2 - t1;
+    if (o->mode != SEARCH_BM25 &&
+        (rc = run_vector(s, question, o, &den, &nden, &out->ms_embed, &out->ms_vector, err)) != 0)
+        goto done;
+    double t3 = now_ms();
+    if ((rc = fuse(lex, nlex, den, nden, o, &fused, &nfused)) != 0) {
+        rc = lore_errf(err, LORE_ENOMEM, "out of memory fusing results");
+        goto done;
+    }
+    double t4 = now_ms();
+    out->ms_fuse = t4 - t3;
+    rc = fetch_hits(s, fused, nfused, &tl, o, out, err);
+    out->ms_fetch = now_ms() - t4;
+done:
+    free(lex);
+    free(den);
+    free(fused);
+    if (rc != 0)
+        search_results_free(out);
+    return rc;
+}
+
+void search_results_free(search_results *r)
+{
+    for (size_t i = 0; r->hits && i < r->n; i++) {
+        search_hit *h = &r->hits[i];
+        free(h->article_id);
+        free(h->title);
+        free(h->url);
+        free(h->heading);
+        free(h->snippet);
+    }
+    free(r->hits);
+    r->hits = NULL;
+    r->n = 0;
+}
