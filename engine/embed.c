@@ -12,8 +12,8 @@
 #include <string.h>
 
 #define EMBED_SPEC_FORMS                                                                   \
-    "expected \"none\", \"hash:DIM\" (DIM 8..4096) or \"openai:MODEL@BASE_URL\" (BASE_URL " \
-    "like http://127.0.0.1:8000/v1)"
+    "expected \"none\", \"hash:DIM\" (DIM 8..4096), \"use\", \"use:DIR\" or "           \
+    "\"openai:MODEL@BASE_URL\" (BASE_URL like http://127.0.0.1:8000/v1)"
 
 static int bad_spec(lore_err *err, const char *spec, const char *why)
 {
@@ -154,6 +154,9 @@ int embed_open(const char *spec, const embed_options *opts, embedder **out, lore
             else
                 rc = embed_hash_open(e, dim, err);
         }
+    } else if (strcmp(spec, "use") == 0 || strncmp(spec, "use:", 4) == 0) {
+        e->kind = EMBED_USE;
+        rc = embed_use_open(e, spec[3] == ':' ? spec + 4 : NULL, err);
     } else if (strncmp(spec, "openai:", 7) == 0) {
         e->kind = EMBED_OPENAI;
         rc = open_openai(e, spec, &conf, err);
@@ -177,6 +180,8 @@ void embed_close(embedder *e)
         embed_hash_close(e->hash);
     if (e->openai != NULL)
         embed_openai_close(e->openai);
+    if (e->use != NULL)
+        embed_use_close(e->use);
     free(e->id);
     free(e);
 }
@@ -219,6 +224,8 @@ int embed_texts(embedder *e, const char *const *texts, size_t n, float *out, lor
         return lore_errf(err, LORE_EUNSUP, "embedder \"none\" makes no vectors");
     case EMBED_HASH:
         return n == 0 ? 0 : embed_hash_texts(e, texts, n, out, err);
+    case EMBED_USE:
+        return n == 0 ? 0 : embed_use_texts(e, texts, n, out, err);
     case EMBED_OPENAI:
         if (n == 0)
             return 0;

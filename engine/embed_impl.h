@@ -10,7 +10,7 @@
 
 #include "embed.h"
 
-enum embed_kind { EMBED_NONE = 0, EMBED_HASH = 1, EMBED_OPENAI = 2 };
+enum embed_kind { EMBED_NONE = 0, EMBED_HASH = 1, EMBED_OPENAI = 2, EMBED_USE = 3 };
 
 /* Effective options after defaults are applied (never zero / negative "use default"). */
 typedef struct embed_conf {
@@ -24,6 +24,7 @@ typedef struct embed_conf {
 
 typedef struct embed_hash embed_hash;
 typedef struct embed_openai embed_openai;
+typedef struct embed_use embed_use;
 
 struct embedder {
     enum embed_kind kind;
@@ -32,6 +33,7 @@ struct embedder {
     unsigned long requests;  /* HTTP attempts made, counted by the remote kinds */
     embed_hash *hash;        /* kind == EMBED_HASH */
     embed_openai *openai;    /* kind == EMBED_OPENAI */
+    embed_use *use;          /* kind == EMBED_USE */
 };
 
 /* Hash kind. dim was validated by the caller (8..4096). */
@@ -47,6 +49,12 @@ void embed_openai_close(embed_openai *o);
  * n * e->dim floats on success, caller frees) is non-NULL. */
 int embed_openai_texts(embedder *e, const char *const *texts, size_t n, float *out,
                        float **alloc_out, lore_err *err);
+
+/* USE-lite kind (embed_use.c). dir NULL or "" = the default model directory. Sets e->id and
+ * e->dim. */
+int embed_use_open(embedder *e, const char *dir, lore_err *err);
+void embed_use_close(embed_use *u);
+int embed_use_texts(embedder *e, const char *const *texts, size_t n, float *out, lore_err *err);
 
 /* Scales v[0..dim) to unit L2 norm; leaves an all-zero vector as it is. */
 void embed_l2_normalize(float *v, int dim);

@@ -3,6 +3,7 @@
 #include "err.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,9 +12,11 @@ int sbuf_grow(sbuf *b, size_t extra)
 {
     if (b->cap - b->len > extra)
         return 0;
-    size_t need = b->len + extra + 1;
-    if (need < b->len)
+    /* len + extra + 1 must not wrap: with extra == SIZE_MAX it would wrap to exactly len,
+     * which a "need < len" test misses. */
+    if (extra > SIZE_MAX - b->len - 1)
         return LORE_ENOMEM;
+    size_t need = b->len + extra + 1;
     size_t cap = b->cap ? b->cap : 64;
     while (cap < need) {
         if (cap > ((size_t)-1) / 2)

@@ -313,7 +313,9 @@ static int run_vector(searcher *s, const char *question, const search_options *o
     *n = 0;
     vindex *vi = coll_vindex(s->c);
     embedder *e = coll_embedder(s->c);
-    if (vi == NULL || embed_dim(e) <= 0 || vindex_count(vi) == 0)
+    /* A remote embedder learns its dimension from its first reply, so embed_dim is still 0
+     * here in a fresh process: the check against the index's dimension comes after. */
+    if (vi == NULL || vindex_count(vi) == 0)
         return 0;
     double t0 = now_ms();
     float *qv = NULL;
@@ -396,7 +398,8 @@ static int fuse(const cand *lex, size_t nlex, const cand *den, size_t nden,
     cand *all = malloc((nlex + nden + 1) * sizeof *all);
     if (all == NULL)
         return LORE_ENOMEM;
-    memcpy(all, lex, nlex * sizeof *all);
+    if (nlex)
+        memcpy(all, lex, nlex * sizeof *all);
     if (nden)
         memcpy(all + nlex, den, nden * sizeof *all);
     qsort(all, nlex + nden, sizeof *all, by_id);

@@ -16,6 +16,7 @@
 #define LORE_USE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "err.h"
 #include "spm.h"
@@ -32,12 +33,21 @@ void use_free(use_model *m);
 
 const spm *use_tokenizer(const use_model *m);
 
-/* Embeds n token-id sequences (each at most USE_MAX_TOKENS long) into out (n * USE_DIM
- * floats), as the reference does for the corresponding texts. */
+/* A hash of the weights and the vocabulary (XXH64): two loaded models give the same vectors
+ * when their fingerprints are equal. For embedder identities. */
+uint64_t use_fingerprint(const use_model *m);
+
+/* Embeds n token-id sequences into out (n * USE_DIM floats, each L2-normalised), as the
+ * reference does for the corresponding texts. Ids past the first USE_MAX_TOKENS of a sequence
+ * are ignored, as the model's graph ignores them. A sequence of no ids gets the model's
+ * output for no tokens (the tanh layer's bias, normalised), as the reference gives an empty
+ * text embedded in a batch. LORE_EINVAL for an id outside the vocabulary, LORE_ENOMEM.
+ * Batches are cut into passes of a few hundred tokens; a larger n costs no more memory. */
 int use_embed_ids(const use_model *m, const int *const *ids, const size_t *lens, size_t n,
                   float *out, lore_err *err);
 
-/* Embeds n texts (tokenized with the model's tokenizer, cut at USE_MAX_TOKENS). */
+/* Embeds n texts (tokenized with the model's tokenizer, cut at USE_MAX_TOKENS): the
+ * reference's vectors. No windows here: see embed_use.c for texts past the cap. */
 int use_embed_texts(const use_model *m, const char *const *texts, size_t n, float *out,
                     lore_err *err);
 

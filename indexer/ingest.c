@@ -91,6 +91,7 @@ typedef struct ingest_ctx {
     pending *batch;
     size_t nbatch;
     int clear_vectors; /* the embedder changed: drop old vectors in the first transaction */
+    int dim;           /* vector dimension, 0 while unknown (see known_dim) */
     int wrote;
     const char *cur_file; /* real path of the file being parsed */
     double t0, last_progress;
@@ -249,7 +250,7 @@ static int embed_batch(ingest_ctx *x, pending *ps, size_t n)
         rc = lore_errf(x->err, LORE_ENOMEM, "out of memory embedding");
         goto done;
     }
-    int dim = embed_dim(e);
+    int dim = x->dim;
     for (size_t i = 0; i < n; i++) {
         pending *p = &ps[i];
         if (p->nchunks == 0)
@@ -286,7 +287,7 @@ static int embed_batch(ingest_ctx *x, pending *ps, size_t n)
                        embed_id(e), dim, embed_dim(e));
         goto done;
     }
-    dim = embed_dim(e);
+    dim = x->dim = embed_dim(e);
     for (size_t t = 0; t < ntexts; t++) {
         pending *p = &ps[owner[t] >> 32];
         size_t j = owner[t] & 0xffffffffu;
@@ -316,7 +317,7 @@ static int write_batch(ingest_ctx *x, pending *ps, size_t n)
 {
     store *s = coll_store(x->c);
     embedder *e = coll_embedder(x->c);
-    int dim = embed_dim(e);
+    int dim = x->dim;
     id_list removed = {NULL, 0};
     int64_t *new_ids = NULL;
     float *new_vecs = NULL;
@@ -632,6 +633,19 @@ static int check_embedder(ingest_ctx *x)
     return 0;
 }
 
+/* The vector dimension before anything is embedded in this process. A remote embedder
+ * learns its own only from its first reply, so without the stored vectors' dimension a new
+ * process could not look up (reuse) any stored vector and would re-embed every chunk of a
+ * changed article, and a batch whose chunks were all reused would be written without vectors.
+ * The loaded vector index holds the stored vectors, which are this embedder's unless it
+ * changed (then nothing is reused and the first reply sets the dimension). */
+static void known_dim(ingest_ctx *x)
+{
+    x->dim = embed_dim(coll_embedder(x->c));
+    if (x->dim == 0 && !x->clear_vectors && coll_vindex(x->c) != NULL)
+        x->dim = vindex_dim(coll_vindex(x->c));
+}
+
 int ingest_run(coll *c, const ingest_options *o, ingest_stats *st, lore_err *err)
 {
     ingest_options defaults;
@@ -654,6 +668,8 @@ int ingest_run(coll *c, const ingest_options *o, ingest_stats *st, lore_err *err
     if ((x.batch = calloc(batch, sizeof *x.batch)) == NULL)
         return lore_errf(err, LORE_ENOMEM, "out of memory starting the index run");
     int rc = check_embedder(&x);
+    if (rc == 0)
+        known_dim(&x);
     if (rc == 0 && !o->dry_run)
         rc = meta_update(c, "chunker", x.chunker_id, err);
     for (size_t i = 0; rc == 0 && i < o->npaths; i++) {

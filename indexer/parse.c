@@ -279,6 +279,12 @@ static int read_whole(const char *path, char **out, size_t *outlen, int *too_big
         *too_big = 1;
         return 0;
     }
+    if (got == cap) {
+        /* It grew while we read: a partial article would replace the good one; the next run
+         * will see it whole. */
+        free(buf);
+        return lore_errf(err, LORE_EIO, "%s changed while being read", path);
+    }
     buf[got] = '\0';
     *out = buf;
     *outlen = got;

@@ -177,7 +177,7 @@ static int html_text_block(html_state *st, const GumboNode *node, article_block_
         rc = parse_add_block(st->a, kind, level, sbuf_str(&t), t.len, NULL,
                              html_line(st, node->v.element.start_pos.line), st->err);
     sbuf_free(&t);
-    return rc ? html_fail(st, rc == LORE_ENOMEM ? html_nomem(st) : rc) : 0;
+    return rc ? html_nomem(st) : 0; /* both calls fail only for memory */
 }
 
 /* Appends one row as "a | b | c". */
@@ -247,7 +247,7 @@ static int html_table(html_state *st, const GumboNode *node)
                              sbuf_str(&header), line, st->err);
     sbuf_free(&header);
     sbuf_free(&rows);
-    return rc ? html_fail(st, rc == LORE_ENOMEM ? html_nomem(st) : rc) : 0;
+    return rc ? html_nomem(st) : 0;
 }
 
 /* "- " for a bulleted item, "N. " for a numbered one (counting the <ol start>). */
@@ -375,7 +375,7 @@ static int html_meta(html_state *st, const GumboNode *node)
             rc = parse_set_if_empty(&a->id, content, strlen(content), st->err);
     }
     if (rc != 0)
-        return html_fail(st, rc == LORE_ENOMEM ? html_nomem(st) : rc);
+        return html_nomem(st);
     if (tag == GUMBO_TAG_BODY) /* metadata lives in head; gumbo moves strays there too */
         return 0;
     const GumboVector *kids = &node->v.element.children;

@@ -13,6 +13,7 @@
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -50,16 +51,17 @@ static const char *json_str2(const cJSON *obj, const char *key, const char *alt)
     return s ? s : json_str(obj, alt);
 }
 
-/* The record's id as text: strings as given, integral numbers without a fraction. */
-static void json_id(const cJSON *obj, char *buf, size_t buflen)
+/* The record's id as text: strings as given, integral numbers without a fraction. Returns
+ * the string id, or NULL after formatting a numeric one into buf (buf[0] == 0: no id). */
+static const char *json_id(const cJSON *obj, char *buf, size_t buflen)
 {
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, "id");
     if (it == NULL || cJSON_IsNull(it))
         it = cJSON_GetObjectItemCaseSensitive(obj, "_id");
     buf[0] = '\0';
-    if (cJSON_IsString(it) && it->valuestring != NULL) {
-        snprintf(buf, buflen, "%s", it->valuestring);
-    } else if (cJSON_IsNumber(it)) {
+    if (cJSON_IsString(it) && it->valuestring != NULL && it->valuestring[0] != '\0')
+        return it->valuestring;
+    if (cJSON_IsNumber(it)) {
         double v = it->valuedouble;
         /* Doubles hold integers exactly up to 2^53, which covers Zendesk-style ids. */
         if (v > -9007199254740992.0 && v < 9007199254740992.0 && v == (double)(long long)v)
@@ -67,6 +69,7 @@ static void json_id(const cJSON *obj, char *buf, size_t buflen)
         else
             snprintf(buf, buflen, "%.17g", v);
     }
+    return NULL;
 }
 
 /* Bodies are HTML when they start with a tag or contain a common block or inline tag;
@@ -113,15 +116,30 @@ static int json_set(char **field, const char *s, lore_err *err)
     return s ? parse_set_if_empty(field, s, strlen(s), err) : 0;
 }
 
+/* "<rel>#<n>" for a record without an id. */
+static int json_fallback_id(json_ctx *jc, article *a)
+{
+    sbuf id = SBUF_INIT;
+    if (sbuf_addf(&id, "%s#%d", jc->rel, jc->index) != 0) {
+        sbuf_free(&id);
+        return lore_errf(jc->err, LORE_ENOMEM, "out of memory making an id for %s", jc->rel);
+    }
+    free(a->id);
+    a->id = sbuf_detach(&id);
+    return 0;
+}
+
 static int json_fill(json_ctx *jc, const cJSON *obj, int line, article *a)
 {
-    char id[128];
-    json_id(obj, id, sizeof id);
-    if (id[0] == '\0')
-        snprintf(id, sizeof id, "%s#%d", jc->rel, jc->index);
+    char num[64];
+    const char *id = json_id(obj, num, sizeof num);
     int rc = json_set(&a->source, jc->path, jc->err);
-    if (rc == 0)
+    if (rc == 0 && id != NULL)
         rc = json_set(&a->id, id, jc->err);
+    else if (rc == 0 && num[0] != '\0')
+        rc = json_set(&a->id, num, jc->err);
+    else if (rc == 0) /* no id: the record's place in the file is the best handle left */
+        rc = json_fallback_id(jc, a);
     if (rc == 0)
         rc = json_set(&a->title, json_str2(obj, "title", "name"), jc->err);
     if (rc == 0)

@@ -168,7 +168,8 @@ static int md_leave_table(md_state *st)
 static int md_leave_html(md_state *st)
 {
     st->in_html = 0;
-    int rc = parse_html_body(sbuf_str(&st->html), st->html.len, st->html_line, st->a, st->err);
+    int line = st->html_line ? st->html_line : st->last_line;
+    int rc = parse_html_body(sbuf_str(&st->html), st->html.len, line, st->a, st->err);
     sbuf_reset(&st->html);
     return rc ? md_fail(st, rc) : 0;
 }

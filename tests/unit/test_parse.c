@@ -501,6 +501,28 @@ static void test_jsonl_invalid_utf8_record_skipped(void **state)
     collected_free(&c);
 }
 
+static void test_json_ids(void **state)
+{
+    (void)state;
+    collected c = {0};
+    char long_id[301];
+    memset(long_id, 'k', 300);
+    long_id[300] = '\0';
+    char doc[512];
+    int n = snprintf(doc, sizeof doc,
+                     "{\"title\":\"A\"}\n{\"id\":null,\"title\":\"B\"}\n"
+                     "{\"id\":\"%s\",\"title\":\"C\"}\n{\"_id\":-42,\"title\":\"D\"}\n",
+                     long_id);
+    assert_true(n > 0 && (size_t)n < sizeof doc);
+    assert_int_equal(parse_bytes("noid.jsonl", doc, (size_t)n, &c), 0);
+    assert_int_equal(c.n, 4);
+    assert_string_equal(c.arts[0].id, "noid.jsonl#1"); /* no id: file and record number */
+    assert_string_equal(c.arts[1].id, "noid.jsonl#2");
+    assert_string_equal(c.arts[2].id, long_id); /* never truncated */
+    assert_string_equal(c.arts[3].id, "-42");
+    collected_free(&c);
+}
+
 /* ---- bad input ------------------------------------------------------------------------ */
 
 static void assert_one_warning(const collected *c, int line, const char *what)
@@ -680,6 +702,7 @@ int main(void)
         cmocka_unit_test(test_json_articles_object),
         cmocka_unit_test(test_jsonl_beir),
         cmocka_unit_test(test_jsonl_invalid_utf8_record_skipped),
+        cmocka_unit_test(test_json_ids),
         cmocka_unit_test(test_bad_utf8_reports_line),
         cmocka_unit_test(test_malformed_json_reports_line),
         cmocka_unit_test(test_binary_file),

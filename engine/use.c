@@ -1,0 +1,1473 @@
+/* use: the Universal Sentence Encoder lite forward pass, written out in C.
+ *
+ * The architecture, as read from the package's model.json (TF.js graph, "KonaTransformer"):
+ *
+ *   input     sparse (indices [n,2] = (text, position), values [n] = token ids); positions
+ *             >= ClipToMaxLength/Less/y (128) are dropped, so a text is its first 128 tokens.
+ *   embed     E = Embeddings_en [8002, 256] gathered by id; the timing signal of position p is
+ *             [sin(p * inv), cos(p * inv)] with inv = AddTimingSignal/.../ExpandDims_1 [1, 128];
+ *             the stack's input is Layer_0/add = ScatterNd(E) + ScatterNd(GatherNd(E) + signal),
+ *             i.e. 2 E + signal (the graph adds the embeddings twice; mirrored here).
+ *   layer i   (2 layers; pre-norm transformer)
+ *             a = LN(x)                          Mean/Sub/Square/Mean/Add eps/Rsqrt/Mul/Add
+ *             r = x @ dense + b   (layer 0 only: AdjustResidualInput, 256 -> 512) else r = x
+ *             q,k,v = split(a @ qkv + b)         Conv2D 1x1 [1,1,d,3d'], SplitV [d',d',d']
+ *             heads: 4; q *= mul/y (1/sqrt(head dim)); softmax(q k^T + pad bias) v
+ *             h = r + concat(heads) @ out + b    Conv2D 1x1 [1,1,d',512]
+ *             x = h + relu(LN(h) @ conv1 + b1) @ conv2 + b2      (FFN 512 -> 1536 -> 512)
+ *             layer 0: d = d' = 256 (head dim 64); layer 1: d = d' = 512 (head dim 128).
+ *   pool      mean over the text's tokens (no final layer norm); a text of no tokens gives 0
+ *   output    tanh(pool @ tanh_layer_0/weights + bias), L2-normalised (eps 1e-12): 512 floats.
+ *
+ * Every weight is located by the name the graph's nodes give it and checked against the
+ * manifest's dtype and shape; every scalar (head count, head size, split sizes, scales,
+ * epsilons, the length cap) is read from the weights the graph's nodes take as inputs; and
+ * the dataflow the code relies on is checked node by node. A model that differs gets an error
+ * naming the node or weight, never a silently wrong vector.
+ *
+ * Weights: the manifest lists each group's weights in order, packed back to back in the
+ * group's shards (concatenated in manifest order). A weight may straddle two shards, so each
+ * group's shards are mapped read-only at consecutive addresses of one reserved range (mmap
+ * MAP_FIXED); when a shard boundary is not page-aligned the group is read into memory instead.
+ *
+ * Computation: all tokens of a batch are stacked into one matrix (no padding), so every dense
+ * layer is one sgemm over the batch; attention runs per text and head (small sgemms). Texts
+ * therefore need no grouping by length. Scratch is allocated per call; the model is never
+ * written after use_load, so calls from many threads may run at once. */
+#include "use.h"
+
+#include <assert.h>
+#include <cblas.h>
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#define FETCH_HINT "fetch the model with tools/fetch-model.sh"
+
+#define MAX_LAYERS 8
+#define MAX_GROUPS 8
+/* Tokens per forward pass: bounds scratch memory (about 20 KB per token) while keeping the
+ * sgemms large enough to run near peak. A text is never split across passes. */
+#define BATCH_TOKENS 512
+
+/* Name prefixes of the graph. */
+#define K "module_apply_default/Encoder_en/KonaTransformer/"
+#define TS K "Encode/TransformerStack/"
+#define HID "module_apply_default/Encoder_en/hidden_layers/"
+
+typedef struct use_layer {
+    int d_in;    /* width of the layer's input */
+    int d_att;   /* width of q, k, v (heads * head size) */
+    int d_out;   /* width of the layer's output (residual stream) */
+    int n_heads, d_head, d_ff;
+    float eps1, eps2, q_scale;
+    const float *ln1_g, *ln1_b;  /* [d_in] */
+    const float *res_w, *res_b;  /* [d_in, d_out], [d_out]; NULL when the residual is x */
+    const float *qkv_w, *qkv_b;  /* [d_in, 3 d_att], [3 d_att] */
+    const float *out_w, *out_b;  /* [d_att, d_out], [d_out] */
+    const float *ln2_g, *ln2_b;  /* [d_out] */
+    const float *ff1_w, *ff1_b;  /* [d_out, d_ff], [d_ff] */
+    const float *ff2_w, *ff2_b;  /* [d_ff, d_out], [d_out] */
+} use_layer;
+
+typedef struct region {
+    void *base;
+    size_t len;  /* bytes reserved (mmap) or allocated */
+    size_t used; /* bytes of weights */
+    int mapped;  /* 1: munmap; 0: free */
+} region;
+
+struct use_model {
+    spm *tok;
+    region regions[MAX_GROUPS];
+    int n_regions;
+
+    int n_vocab, d_emb, max_tokens, n_layers, dim;
+    float emb_mult;       /* 2: see Layer_0/add above */
+    const float *emb;     /* [n_vocab, d_emb] */
+    const float *inv_ts;  /* [d_emb / 2] */
+    use_layer layers[MAX_LAYERS];
+    const float *hid_w, *hid_b; /* [dim, dim], [dim] */
+    float l2_eps;
+    /* widest buffers any layer needs, in floats per token */
+    int w_x, w_qkv, w_att, w_ff;
+    uint64_t fingerprint;
+};
+
+/* ---- load context: first error wins, later checks are skipped ---- */
+
+typedef struct wentry {
+    const char *name; /* points into the parsed model.json */
+    int is_f32;       /* else int32 */
+    int ndim;
+    long shape[8];
+    size_t count;
+    const void *data;
+    int shard;        /* index into the group's paths, of the shard the weight starts in */
+    int group;
+} wentry;
+
+typedef struct gnode {
+    const char *name;
+    const char *op;
+    const cJSON *inputs; /* array of strings or NULL */
+    const cJSON *attr;
+} gnode;
+
+typedef struct loadctx {
+    const char *dir;
+    const char *json_path;
+    cJSON *root;
+    gnode *nodes;
+    size_t n_nodes;
+    wentry *w;
+    size_t n_w;
+    char **shard_paths; /* flattened over groups, for messages */
+    size_t n_shard_paths;
+    int group_first_shard[MAX_GROUPS];
+    lore_err *err;
+    int rc;
+} loadctx;
+
+static int fail(loadctx *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int fail(loadctx *c, int code, const char *fmt, ...)
+{
+    if (c->rc != 0)
+        return c->rc;
+    c->rc = code;
+    if (c->err != NULL) {
+        char msg[900];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        lore_errf(c->err, code, "use: %s", msg);
+    }
+    return code;
+}
+
+/* The graph differs from the one this code mirrors. */
+static int mismatch(loadctx *c, const char *what, const char *name)
+{
+    return fail(c, LORE_EINVAL,
+                "%s does not match the USE-lite graph this build implements: %s (%.300s); "
+                "%s",
+                c->json_path, what, name, FETCH_HINT);
+}
+
+static char *path_join(const char *dir, const char *file)
+{
+    size_t a = strlen(dir), b = strlen(file);
+    char *p = malloc(a + b + 2);
+    if (p == NULL)
+        return NULL;
+    memcpy(p, dir, a);
+    size_t k = a;
+    if (a > 0 && dir[a - 1] != '/')
+        p[k++] = '/';
+    memcpy(p + k, file, b + 1);
+    return p;
+}
+
+static int read_whole(loadctx *c, const char *path, char **out, size_t *len)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        if (errno == ENOENT)
+            return fail(c, LORE_ENOTFOUND, "%s not found: %s", path, FETCH_HINT);
+        return fail(c, LORE_EIO, "cannot open %s: %s", path, strerror(errno));
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return fail(c, LORE_EIO, "%s is not a regular file: %s", path, FETCH_HINT);
+    }
+    size_t n = (size_t)st.st_size;
+    char *buf = malloc(n + 1);
+    if (buf == NULL) {
+        fclose(f);
+        return fail(c, LORE_ENOMEM, "out of memory reading %s", path);
+    }
+    if (n > 0 && fread(buf, 1, n, f) != n) {
+        free(buf);
+        fclose(f);
+        return fail(c, LORE_EIO, "cannot read %s", path);
+    }
+    fclose(f);
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+/* ---- graph ---- */
+
+static int cmp_node(const void *a, const void *b)
+{
+    return strcmp(((const gnode *)a)->name, ((const gnode *)b)->name);
+}
+
+static int index_graph(loadctx *c)
+{
+    const cJSON *topo = cJSON_GetObjectItemCaseSensitive(c->root, "modelTopology");
+    const cJSON *nodes = cJSON_GetObjectItemCaseSensitive(topo, "node");
+    if (!cJSON_IsArray(nodes))
+        return fail(c, LORE_EINVAL, "%s has no modelTopology.node array: it is not a TF.js "
+                    "graph model; %s", c->json_path, FETCH_HINT);
+    size_t n = (size_t)cJSON_GetArraySize(nodes);
+    c->nodes = calloc(n ? n : 1, sizeof *c->nodes);
+    if (c->nodes == NULL)
+        return fail(c, LORE_ENOMEM, "out of memory indexing %s", c->json_path);
+    const cJSON *it;
+    size_t k = 0;
+    cJSON_ArrayForEach(it, nodes)
+    {
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(it, "name");
+        const cJSON *op = cJSON_GetObjectItemCaseSensitive(it, "op");
+        if (!cJSON_IsString(name) || !cJSON_IsString(op))
+            return fail(c, LORE_EINVAL, "%s: a graph node has no name or op; %s", c->json_path,
+                        FETCH_HINT);
+        const cJSON *in = cJSON_GetObjectItemCaseSensitive(it, "input");
+        c->nodes[k].name = name->valuestring;
+        c->nodes[k].op = op->valuestring;
+        c->nodes[k].inputs = cJSON_IsArray(in) ? in : NULL;
+        c->nodes[k].attr = cJSON_GetObjectItemCaseSensitive(it, "attr");
+        k++;
+    }
+    c->n_nodes = k;
+    qsort(c->nodes, k, sizeof *c->nodes, cmp_node);
+    return 0;
+}
+
+static const gnode *find_node(const loadctx *c, const char *name)
+{
+    gnode key = {name, NULL, NULL, NULL};
+    return bsearch(&key, c->nodes, c->n_nodes, sizeof key, cmp_node);
+}
+
+static int node_nin(const gnode *n)
+{
+    return n->inputs ? cJSON_GetArraySize(n->inputs) : 0;
+}
+
+static const char *node_in(const gnode *n, int i)
+{
+    const cJSON *s = n->inputs ? cJSON_GetArrayItem(n->inputs, i) : NULL;
+    return cJSON_IsString(s) ? s->valuestring : "";
+}
+
+/* The node `name` must exist with op `op` and at least `nin` inputs. */
+static const gnode *expect_node(loadctx *c, const char *name, const char *op, int nin)
+{
+    if (c->rc != 0)
+        return NULL;
+    const gnode *n = find_node(c, name);
+    if (n == NULL) {
+        mismatch(c, "missing node", name);
+        return NULL;
+    }
+    if (strcmp(n->op, op) != 0) {
+        char what[128];
+        snprintf(what, sizeof what, "node is %.40s, expected %.40s", n->op, op);
+        mismatch(c, what, name);
+        return NULL;
+    }
+    if (node_nin(n) < nin) {
+        mismatch(c, "node has too few inputs", name);
+        return NULL;
+    }
+    return n;
+}
+
+/* Input i of node `name` (op `op`) must be `want`. */
+static void expect_input(loadctx *c, const char *name, const char *op, int i, const char *want)
+{
+    const gnode *n = expect_node(c, name, op, i + 1);
+    if (n == NULL)
+        return;
+    if (strcmp(node_in(n, i), want) != 0) {
+        char what[640];
+        snprintf(what, sizeof what, "input %d is %.250s, expected %.250s", i, node_in(n, i),
+                 want);
+        mismatch(c, what, name);
+    }
+}
+
+/* Input i of node `name` (op `op`) must end with `suffix`. */
+static void expect_input_suffix(loadctx *c, const char *name, const char *op, int i,
+                                const char *suffix)
+{
+    const gnode *n = expect_node(c, name, op, i + 1);
+    if (n == NULL)
+        return;
+    const char *in = node_in(n, i);
+    size_t a = strlen(in), b = strlen(suffix);
+    if (a < b || strcmp(in + a - b, suffix) != 0) {
+        char what[640];
+        snprintf(what, sizeof what, "input %d is %.250s, expected a name ending %.250s", i, in,
+                 suffix);
+        mismatch(c, what, name);
+    }
+}
+
+/* Input i of node `name`, which must exist with op `op`; "" after an error. */
+static const char *input_of(loadctx *c, const char *name, const char *op, int i)
+{
+    const gnode *n = expect_node(c, name, op, i + 1);
+    return n ? node_in(n, i) : "";
+}
+
+static const char *attr_string(const gnode *n, const char *key)
+{
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(n->attr, key);
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(a, "s");
+    return cJSON_IsString(s) ? s->valuestring : NULL;
+}
+
+static int attr_bool(const gnode *n, const char *key, int dflt)
+{
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(n->attr, key);
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(a, "b");
+    if (b == NULL)
+        return dflt;
+    return cJSON_IsTrue(b);
+}
+
+/* buf = a followed by b (cut to cap). */
+static const char *cat2(char *buf, size_t cap, const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la >= cap)
+        la = cap - 1;
+    if (lb >= cap - la)
+        lb = cap - la - 1;
+    memcpy(buf, a, la);
+    memcpy(buf + la, b, lb);
+    buf[la + lb] = '\0';
+    return buf;
+}
+
+/* Layer-indexed names: '#' becomes the layer number, '@' the previous layer's. */
+static const char *lname(char *buf, size_t cap, const char *pat, int layer)
+{
+    size_t k = 0;
+    for (const char *p = pat; *p && k + 4 < cap; p++) {
+        if (*p == '#' || *p == '@') {
+            int v = *p == '#' ? layer : layer - 1;
+            k += (size_t)snprintf(buf + k, cap - k, "%d", v);
+        } else {
+            buf[k++] = *p;
+        }
+    }
+    buf[k] = '\0';
+    return buf;
+}
+
+/* ---- weights ---- */
+
+static const wentry *find_weight(const loadctx *c, const char *name)
+{
+    for (size_t i = 0; i < c->n_w; i++)
+        if (strcmp(c->w[i].name, name) == 0)
+            return &c->w[i];
+    return NULL;
+}
+
+static const char *weight_shard(const loadctx *c, const wentry *w)
+{
+    size_t k = (size_t)c->group_first_shard[w->group] + (size_t)w->shard;
+    return k < c->n_shard_paths ? c->shard_paths[k] : "?";
+}
+
+/* A float32 weight of exactly the given shape (ndim dims; a dim of -1 matches any and is
+ * written back through dims). */
+static const float *weight_f32(loadctx *c, const char *name, int ndim, long *dims)
+{
+    if (c->rc != 0)
+        return NULL;
+    const wentry *w = find_weight(c, name);
+    if (w == NULL) {
+        mismatch(c, "weight missing from the manifest", name);
+        return NULL;
+    }
+    int ok = w->is_f32 && w->ndim == ndim;
+    for (int i = 0; ok && i < ndim; i++)
+        ok = dims[i] < 0 || dims[i] == w->shape[i];
+    if (!ok) {
+        char what[256];
+        size_t k = (size_t)snprintf(what, sizeof what, "weight is %s [",
+                                    w->is_f32 ? "float32" : "int32");
+        for (int i = 0; i < w->ndim && k < 200; i++)
+            k += (size_t)snprintf(what + k, sizeof what - k, "%s%ld", i ? "," : "", w->shape[i]);
+        k += (size_t)snprintf(what + k, sizeof what - k, "], expected float32 [");
+        for (int i = 0; i < ndim && k < 240; i++)
+            k += (size_t)snprintf(what + k, sizeof what - k, "%s%ld", i ? "," : "", dims[i]);
+        snprintf(what + k, sizeof what - k, "]");
+        mismatch(c, what, name);
+        return NULL;
+    }
+    for (int i = 0; i < ndim; i++)
+        dims[i] = w->shape[i];
+    return w->data;
+}
+
+static const float *weight_vec(loadctx *c, const char *name, long n)
+{
+    long d[1] = {n};
+    return weight_f32(c, name, 1, d);
+}
+
+static const float *weight_mat(loadctx *c, const char *name, long rows, long cols)
+{
+    long d[2] = {rows, cols};
+    return weight_f32(c, name, 2, d);
+}
+
+static float scalar_f32(loadctx *c, const char *name)
+{
+    const float *v = weight_f32(c, name, 0, NULL);
+    return v ? v[0] : 0.0f;
+}
+
+/* The int32 constant `name` with `n` elements (n = 0: a scalar). */
+static const int32_t *const_i32(loadctx *c, const char *name, long n)
+{
+    if (c->rc != 0)
+        return NULL;
+    const wentry *w = find_weight(c, name);
+    if (w == NULL) {
+        mismatch(c, "constant missing from the manifest", name);
+        return NULL;
+    }
+    if (w->is_f32 || (n == 0 ? w->ndim != 0 : (w->ndim != 1 || w->shape[0] != n))) {
+        mismatch(c, "constant has an unexpected type or shape", name);
+        return NULL;
+    }
+    return w->data;
+}
+
+static int scalar_i32(loadctx *c, const char *name)
+{
+    const int32_t *v = const_i32(c, name, 0);
+    return v ? (int)v[0] : 0;
+}
+
+/* Maps (or reads) one group's shards at consecutive addresses. */
+static int map_group(loadctx *c, use_model *m, const cJSON *paths, size_t need, int g)
+{
+    int np = cJSON_GetArraySize(paths);
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0)
+        page = 4096;
+    size_t *sizes = calloc((size_t)np + 1, sizeof *sizes);
+    if (sizes == NULL)
+        return fail(c, LORE_ENOMEM, "out of memory loading the model");
+    size_t total = 0, common = 0;
+    int aligned = 1;
+    for (int i = 0; i < np; i++) {
+        const char *p = c->shard_paths[c->group_first_shard[g] + i];
+        struct stat st;
+        if (stat(p, &st) != 0) {
+            free(sizes);
+            if (errno == ENOENT)
+                return fail(c, LORE_ENOTFOUND, "weight shard %s not found: %s", p, FETCH_HINT);
+            return fail(c, LORE_EIO, "cannot stat weight shard %s: %s", p, strerror(errno));
+        }
+        sizes[i] = (size_t)st.st_size;
+        if (i + 1 < np) {
+            if (sizes[i] > common)
+                common = sizes[i];
+            if (sizes[i] % (size_t)page != 0)
+                aligned = 0;
+        }
+        total += sizes[i];
+    }
+    if (total != need) {
+        /* TF.js writes equal shards but the last: name the one that is off. */
+        int bad = np - 1;
+        size_t want = need >= common * (size_t)(np - 1) ? need - common * (size_t)(np - 1) : 0;
+        for (int i = 0; i + 1 < np; i++)
+            if (sizes[i] != common) {
+                bad = i;
+                want = common;
+                break;
+            }
+        const char *p = c->shard_paths[c->group_first_shard[g] + bad];
+        size_t have = sizes[bad];
+        free(sizes);
+        return fail(c, LORE_EINVAL,
+                    "weight shard %s is %zu bytes, expected %zu (the manifest's weights total "
+                    "%zu bytes in %d shards, the shards hold %zu): the file is truncated or "
+                    "corrupt; %s",
+                    p, have, want, need, np, total, FETCH_HINT);
+    }
+
+    region *r = &m->regions[m->n_regions];
+    size_t span = (total + (size_t)page - 1) / (size_t)page * (size_t)page;
+    if (span == 0)
+        span = (size_t)page;
+    int rc = 0;
+    if (aligned) {
+        void *base = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (base == MAP_FAILED)
+            aligned = 0;
+        else {
+            r->base = base;
+            r->len = span;
+            r->used = total;
+            r->mapped = 1;
+            m->n_regions++;
+            size_t off = 0;
+            for (int i = 0; i < np && rc == 0; i++) {
+                const char *p = c->shard_paths[c->group_first_shard[g] + i];
+                if (sizes[i] == 0)
+                    continue;
+                int fd = open(p, O_RDONLY | O_CLOEXEC);
+                if (fd < 0) {
+                    rc = fail(c, LORE_EIO, "cannot open weight shard %s: %s", p, strerror(errno));
+                    break;
+                }
+                void *at = mmap((char *)base + off, sizes[i], PROT_READ, MAP_PRIVATE | MAP_FIXED,
+                                fd, 0);
+                close(fd);
+                if (at == MAP_FAILED)
+                    rc = fail(c, LORE_EIO, "cannot map weight shard %s: %s", p, strerror(errno));
+                off += sizes[i];
+            }
+        }
+    }
+    if (!aligned && rc == 0) {
+        char *buf = malloc(total ? total : 1);
+        if (buf == NULL) {
+            free(sizes);
+            return fail(c, LORE_ENOMEM, "out of memory for %zu bytes of weights", total);
+        }
+        r->base = buf;
+        r->len = total;
+        r->used = total;
+        r->mapped = 0;
+        m->n_regions++;
+        size_t off = 0;
+        for (int i = 0; i < np && rc == 0; i++) {
+            const char *p = c->shard_paths[c->group_first_shard[g] + i];
+            FILE *f = fopen(p, "rb");
+            if (f == NULL || fread(buf + off, 1, sizes[i], f) != sizes[i])
+                rc = fail(c, LORE_EIO, "cannot read weight shard %s", p);
+            if (f)
+                fclose(f);
+            off += sizes[i];
+        }
+    }
+    free(sizes);
+    return rc;
+}
+
+static int parse_manifest(loadctx *c, use_model *m)
+{
+    const cJSON *man = cJSON_GetObjectItemCaseSensitive(c->root, "weightsManifest");
+    if (!cJSON_IsArray(man) || cJSON_GetArraySize(man) == 0)
+        return fail(c, LORE_EINVAL, "%s has no weightsManifest: %s", c->json_path, FETCH_HINT);
+    if (cJSON_GetArraySize(man) > MAX_GROUPS)
+        return fail(c, LORE_EINVAL, "%s has more than %d weight groups", c->json_path,
+                    MAX_GROUPS);
+
+    /* Count weights and shard paths. */
+    size_t nw = 0, nsp = 0;
+    const cJSON *grp;
+    cJSON_ArrayForEach(grp, man)
+    {
+        const cJSON *ws = cJSON_GetObjectItemCaseSensitive(grp, "weights");
+        const cJSON *ps = cJSON_GetObjectItemCaseSensitive(grp, "paths");
+        if (!cJSON_IsArray(ws) || !cJSON_IsArray(ps))
+            return fail(c, LORE_EINVAL, "%s: a weightsManifest group lacks weights or paths; %s",
+                        c->json_path, FETCH_HINT);
+        nw += (size_t)cJSON_GetArraySize(ws);
+        nsp += (size_t)cJSON_GetArraySize(ps);
+    }
+    c->w = calloc(nw ? nw : 1, sizeof *c->w);
+    c->shard_paths = calloc(nsp ? nsp : 1, sizeof *c->shard_paths);
+    if (c->w == NULL || c->shard_paths == NULL)
+        return fail(c, LORE_ENOMEM, "out of memory reading %s", c->json_path);
+
+    int g = 0;
+    cJSON_ArrayForEach(grp, man)
+    {
+        const cJSON *ws = cJSON_GetObjectItemCaseSensitive(grp, "weights");
+        const cJSON *ps = cJSON_GetObjectItemCaseSensitive(grp, "paths");
+        c->group_first_shard[g] = (int)c->n_shard_paths;
+        const cJSON *p;
+        cJSON_ArrayForEach(p, ps)
+        {
+            if (!cJSON_IsString(p) || strstr(p->valuestring, "..") != NULL ||
+                p->valuestring[0] == '/')
+                return fail(c, LORE_EINVAL, "%s: bad shard path in weightsManifest",
+                            c->json_path);
+            char *full = path_join(c->dir, p->valuestring);
+            if (full == NULL)
+                return fail(c, LORE_ENOMEM, "out of memory reading %s", c->json_path);
+            c->shard_paths[c->n_shard_paths++] = full;
+        }
+
+        /* Offsets of the weights within the group, in manifest order. */
+        size_t first = c->n_w, off = 0;
+        const cJSON *w;
+        cJSON_ArrayForEach(w, ws)
+        {
+            const cJSON *name = cJSON_GetObjectItemCaseSensitive(w, "name");
+            const cJSON *shape = cJSON_GetObjectItemCaseSensitive(w, "shape");
+            const cJSON *dtype = cJSON_GetObjectItemCaseSensitive(w, "dtype");
+            if (!cJSON_IsString(name) || !cJSON_IsArray(shape) || !cJSON_IsString(dtype))
+                return fail(c, LORE_EINVAL, "%s: a manifest weight lacks name, shape or dtype",
+                            c->json_path);
+            if (cJSON_GetObjectItemCaseSensitive(w, "quantization") != NULL)
+                return fail(c, LORE_EINVAL, "%s: weight %.200s is quantized, which this build "
+                            "does not read; %s", c->json_path, name->valuestring, FETCH_HINT);
+            wentry *e = &c->w[c->n_w++];
+            e->name = name->valuestring;
+            e->group = g;
+            if (strcmp(dtype->valuestring, "float32") == 0)
+                e->is_f32 = 1;
+            else if (strcmp(dtype->valuestring, "int32") == 0)
+                e->is_f32 = 0;
+            else
+                return fail(c, LORE_EINVAL, "%s: weight %.200s has dtype %.20s (float32 or "
+                            "int32 expected)", c->json_path, e->name, dtype->valuestring);
+            e->ndim = cJSON_GetArraySize(shape);
+            if (e->ndim > 8)
+                return fail(c, LORE_EINVAL, "%s: weight %.200s has too many dims",
+                            c->json_path, e->name);
+            e->count = 1;
+            for (int i = 0; i < e->ndim; i++) {
+                const cJSON *d = cJSON_GetArrayItem(shape, i);
+                if (!cJSON_IsNumber(d) || d->valuedouble < 0 || d->valuedouble > 1e9)
+                    return fail(c, LORE_EINVAL, "%s: weight %.200s has a bad shape",
+                                c->json_path, e->name);
+                e->shape[i] = (long)d->valuedouble;
+                e->count *= (size_t)e->shape[i];
+            }
+            if (e->count > ((size_t)1 << 32))
+                return fail(c, LORE_EINVAL, "%s: weight %.200s is too large", c->json_path,
+                            e->name);
+            e->data = (const void *)(uintptr_t)off; /* offset until the group is mapped */
+            off += e->count * 4;
+        }
+
+        if (map_group(c, m, ps, off, g) != 0)
+            return c->rc;
+
+        /* Offsets become pointers; note the shard each weight starts in, for messages. */
+        region *r = &m->regions[m->n_regions - 1];
+        size_t shard_size = 0;
+        if (cJSON_GetArraySize(ps) > 1) {
+            struct stat st;
+            if (stat(c->shard_paths[c->group_first_shard[g]], &st) == 0)
+                shard_size = (size_t)st.st_size;
+        }
+        for (size_t i = first; i < c->n_w; i++) {
+            size_t o = (size_t)(uintptr_t)c->w[i].data;
+            c->w[i].data = (const char *)r->base + o;
+            c->w[i].shard = shard_size ? (int)(o / shard_size) : 0;
+        }
+        g++;
+    }
+    return 0;
+}
+
+/* Rejects weights holding NaN or infinity: the bytes are not the model's. */
+static int check_finite(loadctx *c)
+{
+    for (size_t i = 0; i < c->n_w; i++) {
+        const wentry *w = &c->w[i];
+        if (!w->is_f32)
+            continue;
+        const float *v = w->data;
+        int bad = 0;
+        for (size_t j = 0; j < w->count; j++)
+            bad |= !isfinite(v[j]);
+        if (bad)
+            return fail(c, LORE_EINVAL,
+                        "weight %.200s (in %s) holds a non-finite value: the shard is corrupt; "
+                        "%s",
+                        w->name, weight_shard(c, w), FETCH_HINT);
+    }
+    return 0;
+}
+
+/* ---- architecture: read and check ---- */
+
+/* Checks a layer norm built as Mean/Sub/Square/Mean/Add/Rsqrt/Mul/Mul/Add over the last axis
+ * of node `x`; sets its scale, bias and epsilon (width d). `pre` is the name prefix up to
+ * ".../layer_norm/". */
+static void read_layer_norm(loadctx *c, const char *pre, const char *x, long d, const float **g,
+                            const float **b, float *eps)
+{
+    char n1[512], n2[512];
+    snprintf(n1, sizeof n1, "%sMean", pre);
+    expect_input(c, n1, "Mean", 0, x);
+    const gnode *mean = find_node(c, n1);
+    if (mean && !attr_bool(mean, "keep_dims", 0))
+        mismatch(c, "layer norm mean does not keep dims", n1);
+    const int32_t *axis = const_i32(c, input_of(c, n1, "Mean", 1), 1);
+    if (axis && axis[0] != -1)
+        mismatch(c, "layer norm is not over the last axis", n1);
+    snprintf(n2, sizeof n2, "%ssub_1", pre);
+    expect_input(c, n2, "Sub", 0, x);
+    expect_input(c, n2, "Sub", 1, n1);
+    snprintf(n1, sizeof n1, "%sSquare", pre);
+    expect_input(c, n1, "Square", 0, n2);
+    snprintf(n2, sizeof n2, "%sMean_1", pre);
+    expect_input(c, n2, "Mean", 0, n1);
+    snprintf(n1, sizeof n1, "%sadd", pre);
+    expect_input(c, n1, "Add", 0, n2);
+    *eps = scalar_f32(c, input_of(c, n1, "Add", 1));
+    snprintf(n2, sizeof n2, "%sRsqrt", pre);
+    expect_input(c, n2, "Rsqrt", 0, n1);
+    snprintf(n1, sizeof n1, "%smul", pre);
+    expect_input(c, n1, "Mul", 1, n2);
+    *g = weight_vec(c, input_of(c, n1, "Mul", 0), d);
+    snprintf(n2, sizeof n2, "%smul_1", pre);
+    expect_input(c, n2, "Mul", 0, n1);
+    char sub[512];
+    snprintf(sub, sizeof sub, "%ssub_1", pre);
+    expect_input(c, n2, "Mul", 1, sub);
+    snprintf(n1, sizeof n1, "%sadd_1", pre);
+    expect_input(c, n1, "Add", 0, n2);
+    *b = weight_vec(c, input_of(c, n1, "Add", 1), d);
+    if (c->rc == 0 && !(*eps > 0.0f && *eps < 1e-2f))
+        mismatch(c, "layer norm epsilon out of range", pre);
+}
+
+#define NB 512
+
+static void read_layer(loadctx *c, use_model *m, int i, const char *x_in, long d_in)
+{
+    use_layer *L = &m->layers[i];
+    char a[NB], b[NB], pre[NB];
+    L->d_in = (int)d_in;
+
+    /* Attention block: LN(x) -> qkv */
+    read_layer_norm(c, lname(pre, NB, TS "Layer_#/TransformerLayer/layer_prepostprocess/layer_norm/", i),
+                    x_in, d_in, &L->ln1_g, &L->ln1_b, &L->eps1);
+    lname(a, NB, TS "Layer_#/TransformerLayer/MultiheadAttention/ExpandDims", i);
+    lname(b, NB, TS "Layer_#/TransformerLayer/layer_prepostprocess/layer_norm/add_1", i);
+    expect_input(c, a, "ExpandDims", 0, b);
+    lname(b, NB, TS "Layer_#/TransformerLayer/MultiheadAttention/qkv_transform_single/Conv2D", i);
+    expect_input(c, b, "Conv2D", 0, a);
+    const gnode *conv = expect_node(c, b, "Conv2D", 2);
+    if (conv) {
+        const char *pad = attr_string(conv, "padding");
+        if (pad && strcmp(pad, "VALID") != 0)
+            mismatch(c, "qkv convolution padding", b);
+    }
+    long qkv_dims[4] = {1, 1, d_in, -1};
+    L->qkv_w = weight_f32(c, input_of(c, b, "Conv2D", 1), 4, qkv_dims);
+    long d3 = qkv_dims[3];
+    lname(a, NB, TS "Layer_#/TransformerLayer/MultiheadAttention/qkv_transform_single/BiasAdd", i);
+    expect_input(c, a, "BiasAdd", 0, b);
+    L->qkv_b = weight_vec(c, input_of(c, a, "BiasAdd", 1), d3);
+    lname(b, NB, TS "Layer_#/TransformerLayer/MultiheadAttention/Squeeze", i);
+    expect_input(c, b, "Squeeze", 0, a);
+    lname(a, NB, TS "Layer_#/TransformerLayer/MultiheadAttention/split", i);
+    expect_input(c, a, "SplitV", 0, b);
+    const int32_t *split = const_i32(c, input_of(c, a, "SplitV", 1), 3);
+    if (split && !(split[0] == split[1] && split[1] == split[2] && 3L * split[0] == d3))
+        mismatch(c, "q, k, v are not equal thirds of the qkv projection", a);
+    L->d_att = split ? split[0] : 0;
+    int axis = scalar_i32(c, input_of(c, a, "SplitV", 2));
+    if (c->rc == 0 && axis != 2 && axis != -1)
+        mismatch(c, "qkv split is not over the last axis", a);
+
+    /* Heads: Reshape [batch, len, heads, head size] then Transpose [0,2,1,3]. */
+    static const char *const parts[3] = {"split_heads", "split_heads_1", "split_heads_2"};
+    for (int p = 0; p < 3; p++) {
+        char sh[NB], src[NB + 4];
+        snprintf(sh, NB, TS "Layer_%d/TransformerLayer/MultiheadAttention/%s/split_last_dimension/Reshape/shape", i, parts[p]);
+        int heads = scalar_i32(c, input_of(c, sh, "Pack", 2));
+        int hs = scalar_i32(c, input_of(c, sh, "Pack", 3));
+        if (p == 0) {
+            L->n_heads = heads;
+            L->d_head = hs;
+        } else if (c->rc == 0 && (heads != L->n_heads || hs != L->d_head)) {
+            mismatch(c, "q, k and v have different head shapes", sh);
+        }
+        snprintf(src, sizeof src, "%s%s", a, p == 0 ? "" : (p == 1 ? ":1" : ":2"));
+        snprintf(b, NB, TS "Layer_%d/TransformerLayer/MultiheadAttention/%s/split_last_dimension/Reshape", i, parts[p]);
+        expect_input(c, b, "Reshape", 0, src);
+        expect_input(c, b, "Reshape", 1, sh);
+        snprintf(sh, NB, TS "Layer_%d/TransformerLayer/MultiheadAttention/%s/transpose", i, parts[p]);
+        expect_input(c, sh, "Transpose", 0, b);
+        const int32_t *perm = const_i32(c, input_of(c, sh, "Transpose", 1), 4);
+        if (perm && !(perm[0] == 0 && perm[1] == 2 && perm[2] == 1 && perm[3] == 3))
+            mismatch(c, "unexpected head transpose", sh);
+    }
+    if (c->rc == 0 && (L->n_heads <= 0 || L->d_head <= 0 || L->n_heads * L->d_head != L->d_att))
+        mismatch(c, "heads times head size is not the attention width", a);
+
+    /* Scores: (q * scale) k^T + padding bias, softmax, times v. */
+    lname(a, NB, TS "Layer_#/TransformerLayer/MultiheadAttention/mul", i);
+    lname(b, NB, TS "Layer_#/TransformerLayer/MultiheadAttention/split_heads/transpose", i);
+    expect_input(c, a, "Mul", 0, b);
+    L->q_scale = scalar_f32(c, input_of(c, a, "Mul", 1));
+    lname(pre, NB, TS "Layer_#/TransformerLayer/MultiheadAttention/DotProductAttention/BaseDotProductAttention/", i);
+    cat2(b, NB, pre, "MatMul");
+    expect_input(c, b, "BatchMatMul", 0, a);
+    lname(a, NB, TS "Layer_#/TransformerLayer/MultiheadAttention/split_heads_1/transpose", i);
+    expect_input(c, b, "BatchMatMul", 1, a);
+    const gnode *bmm = expect_node(c, b, "BatchMatMul", 2);
+    if (bmm && (attr_bool(bmm, "adj_x", 0) || !attr_bool(bmm, "adj_y", 0)))
+        mismatch(c, "attention scores are not q k^T", b);
+    cat2(a, NB, pre, "add");
+    expect_input(c, a, "Add", 0, b);
+    /* The padding bias (-1e9 on absent tokens) is shared by the layers; here every text is
+     * attended over its own tokens only, which is what the bias achieves. */
+    expect_input_suffix(c, a, "Add", 1, "/attention_bias_ignore_padding/ExpandDims_1");
+    cat2(b, NB, pre, "Reshape");
+    expect_input(c, b, "Reshape", 0, a);
+    cat2(a, NB, pre, "Softmax");
+    expect_input(c, a, "Softmax", 0, b);
+    cat2(b, NB, pre, "attention_weights");
+    expect_input(c, b, "Reshape", 0, a);
+    cat2(a, NB, pre, "MatMul_1");
+    expect_input(c, a, "BatchMatMul", 0, b);
+    lname(b, NB, TS "Layer_#/TransformerLayer/MultiheadAttention/split_heads_2/transpose", i);
+    expect_input(c, a, "BatchMatMul", 1, b);
+    bmm = expect_node(c, a, "BatchMatMul", 2);
+    if (bmm && (attr_bool(bmm, "adj_x", 0) || attr_bool(bmm, "adj_y", 0)))
+        mismatch(c, "attention output is not weights v", a);
+    lname(b, NB, TS "Layer_#/TransformerLayer/MultiheadAttention/combine_heads/transpose", i);
+    expect_input(c, b, "Transpose", 0, a);
+    lname(a, NB, TS "Layer_#/TransformerLayer/MultiheadAttention/combine_heads/combine_last_two_dimensions/Reshape", i);
+    expect_input(c, a, "Reshape", 0, b);
+    lname(b, NB, TS "Layer_#/TransformerLayer/MultiheadAttention/ExpandDims_1", i);
+    expect_input(c, b, "ExpandDims", 0, a);
+    lname(a, NB, TS "Layer_#/TransformerLayer/MultiheadAttention/output_transform_single/Conv2D", i);
+    expect_input(c, a, "Conv2D", 0, b);
+    long out_dims[4] = {1, 1, L->d_att, -1};
+    L->out_w = weight_f32(c, input_of(c, a, "Conv2D", 1), 4, out_dims);
+    L->d_out = (int)out_dims[3];
+    lname(b, NB, TS "Layer_#/TransformerLayer/MultiheadAttention/output_transform_single/BiasAdd", i);
+    expect_input(c, b, "BiasAdd", 0, a);
+    L->out_b = weight_vec(c, input_of(c, b, "BiasAdd", 1), L->d_out);
+    lname(a, NB, TS "Layer_#/TransformerLayer/MultiheadAttention/Squeeze_1", i);
+    expect_input(c, a, "Squeeze", 0, b);
+
+    /* Residual: the input itself, or a dense projection of it (AdjustResidualInput). */
+    lname(b, NB, TS "Layer_#/TransformerLayer/layer_postprocess/add", i);
+    expect_input(c, b, "Add", 0, a);
+    char res[NB];
+    lname(res, NB, TS "Layer_#/TransformerLayer/AdjustResidualInput/Scatter/ScatterNd", i);
+    const char *r_in = input_of(c, b, "Add", 1);
+    if (c->rc == 0 && strcmp(r_in, res) == 0) {
+        lname(a, NB, TS "Layer_#/TransformerLayer/AdjustResidualInput/Gather/GatherNd", i);
+        expect_input(c, a, "GatherNd", 0, x_in);
+        lname(pre, NB, TS "Layer_#/TransformerLayer/AdjustResidualInput/dense/MatMul", i);
+        expect_input(c, pre, "MatMul", 0, a);
+        const gnode *mm = expect_node(c, pre, "MatMul", 2);
+        if (mm && (attr_bool(mm, "transpose_a", 0) || attr_bool(mm, "transpose_b", 0)))
+            mismatch(c, "residual projection is transposed", pre);
+        L->res_w = weight_mat(c, input_of(c, pre, "MatMul", 1), d_in, L->d_out);
+        lname(a, NB, TS "Layer_#/TransformerLayer/AdjustResidualInput/dense/BiasAdd", i);
+        expect_input(c, a, "BiasAdd", 0, pre);
+        L->res_b = weight_vec(c, input_of(c, a, "BiasAdd", 1), L->d_out);
+        expect_input(c, res, "ScatterNd", 1, a);
+    } else if (c->rc == 0) {
+        expect_input(c, b, "Add", 1, x_in);
+        if (c->rc == 0 && d_in != L->d_out)
+            mismatch(c, "residual without projection changes width", b);
+    }
+
+    /* FFN: x + conv2(relu(conv1(LN(x)))) over the text's tokens (Gather/Scatter). */
+    char x2[NB];
+    lname(x2, NB, TS "Layer_#/TransformerLayer/layer_postprocess/add", i);
+    read_layer_norm(c, lname(pre, NB, TS "Layer_#/TransformerLayer/FFN/layer_prepostprocess/layer_norm/", i),
+                    x2, L->d_out, &L->ln2_g, &L->ln2_b, &L->eps2);
+    lname(a, NB, TS "Layer_#/TransformerLayer/FFN/Gather/GatherNd", i);
+    lname(b, NB, TS "Layer_#/TransformerLayer/FFN/layer_prepostprocess/layer_norm/add_1", i);
+    expect_input(c, a, "GatherNd", 0, b);
+    lname(b, NB, TS "Layer_#/TransformerLayer/FFN/ExpandDims", i);
+    expect_input(c, b, "ExpandDims", 0, a);
+    lname(a, NB, TS "Layer_#/TransformerLayer/FFN/conv1/Tensordot/Reshape", i);
+    expect_input(c, a, "Reshape", 0, b);
+    static const char *const convs[2] = {"conv1", "conv2"};
+    for (int k = 0; k < 2; k++) {
+        snprintf(a, NB, TS "Layer_%d/TransformerLayer/FFN/%s/Tensordot/MatMul", i, convs[k]);
+        snprintf(b, NB, TS "Layer_%d/TransformerLayer/FFN/%s/Tensordot/Reshape", i, convs[k]);
+        expect_input(c, a, "MatMul", 0, b);
+        const gnode *mm = expect_node(c, a, "MatMul", 2);
+        if (mm && (attr_bool(mm, "transpose_a", 0) || attr_bool(mm, "transpose_b", 0)))
+            mismatch(c, "FFN matmul is transposed", a);
+        long dims[2] = {k == 0 ? L->d_out : L->d_ff, k == 0 ? -1 : L->d_out};
+        const float *w = weight_f32(c, input_of(c, a, "MatMul", 1), 2, dims);
+        if (k == 0) {
+            L->ff1_w = w;
+            L->d_ff = (int)dims[1];
+        } else {
+            L->ff2_w = w;
+        }
+        snprintf(b, NB, TS "Layer_%d/TransformerLayer/FFN/%s/Tensordot", i, convs[k]);
+        expect_input(c, b, "Reshape", 0, a);
+        snprintf(a, NB, TS "Layer_%d/TransformerLayer/FFN/%s/BiasAdd", i, convs[k]);
+        expect_input(c, a, "BiasAdd", 0, b);
+        const float *bias = weight_vec(c, input_of(c, a, "BiasAdd", 1), k == 0 ? L->d_ff : L->d_out);
+        if (k == 0)
+            L->ff1_b = bias;
+        else
+            L->ff2_b = bias;
+    }
+    lname(a, NB, TS "Layer_#/TransformerLayer/FFN/conv1/Relu", i);
+    lname(b, NB, TS "Layer_#/TransformerLayer/FFN/conv1/BiasAdd", i);
+    expect_input(c, a, "Relu", 0, b);
+    lname(b, NB, TS "Layer_#/TransformerLayer/FFN/conv2/Tensordot/Reshape", i);
+    expect_input(c, b, "Reshape", 0, a);
+    lname(a, NB, TS "Layer_#/TransformerLayer/FFN/Squeeze", i);
+    lname(b, NB, TS "Layer_#/TransformerLayer/FFN/conv2/BiasAdd", i);
+    expect_input(c, a, "Squeeze", 0, b);
+    lname(b, NB, TS "Layer_#/TransformerLayer/FFN/Scatter/ScatterNd", i);
+    expect_input(c, b, "ScatterNd", 1, a);
+    lname(a, NB, TS "Layer_#/TransformerLayer/FFN/layer_postprocess/add", i);
+    expect_input(c, a, "Add", 0, b);
+    expect_input(c, a, "Add", 1, x2);
+}
+
+static void read_architecture(loadctx *c, use_model *m)
+{
+    /* Input: the length cap and the embedding table. */
+    expect_node(c, "indices", "Placeholder", 0);
+    expect_node(c, "values", "Placeholder", 0);
+    expect_input(c, K "ClipToMaxLength/Less", "Less", 0, K "ClipToMaxLength/strided_slice");
+    m->max_tokens = scalar_i32(c, input_of(c, K "ClipToMaxLength/Less", "Less", 1));
+    if (c->rc == 0 && m->max_tokens != USE_MAX_TOKENS)
+        mismatch(c, "the length cap is not USE_MAX_TOKENS", K "ClipToMaxLength/Less/y");
+    expect_input(c, K "Encode/embedding_lookup", "GatherV2", 1, K "ClipToMaxLength/GatherV2_1");
+    expect_input(c, K "ClipToMaxLength/GatherV2_1", "GatherV2", 0, "values");
+    long ed[2] = {-1, -1};
+    m->emb = weight_f32(c, input_of(c, K "Encode/embedding_lookup", "GatherV2", 0), 2, ed);
+    m->n_vocab = (int)ed[0];
+    m->d_emb = (int)ed[1];
+    expect_input(c, K "Encode/Scatter/ScatterNd", "ScatterNd", 1, K "Encode/embedding_lookup");
+
+    /* Timing signal [sin(p inv), cos(p inv)] added to the embeddings; the stack's input adds
+     * the scattered embeddings once more: 2 E + signal. */
+    const char *sig = TS "Layer_0/AddTimingSignal/TimingSignal/";
+    expect_input(c, TS "Layer_0/AddTimingSignal/TimingSignal/mul_2", "Mul", 0,
+                 TS "Layer_0/AddTimingSignal/TimingSignal/ExpandDims");
+    expect_input(c, TS "Layer_0/AddTimingSignal/TimingSignal/ExpandDims", "ExpandDims", 0,
+                 TS "Layer_0/AddTimingSignal/TimingSignal/ToFloat_2");
+    expect_input(c, TS "Layer_0/AddTimingSignal/TimingSignal/ToFloat_2", "Cast", 0,
+                 TS "Layer_0/AddTimingSignal/strided_slice_2");
+    long td[2] = {1, m->d_emb / 2};
+    m->inv_ts = weight_f32(c, input_of(c, TS "Layer_0/AddTimingSignal/TimingSignal/mul_2", "Mul", 1),
+                           2, td);
+    if (c->rc == 0 && m->d_emb % 2 != 0)
+        mismatch(c, "odd embedding width", sig);
+    expect_input(c, TS "Layer_0/AddTimingSignal/TimingSignal/Sin", "Sin", 0,
+                 TS "Layer_0/AddTimingSignal/TimingSignal/mul_2");
+    expect_input(c, TS "Layer_0/AddTimingSignal/TimingSignal/Cos", "Cos", 0,
+                 TS "Layer_0/AddTimingSignal/TimingSignal/mul_2");
+    expect_input(c, TS "Layer_0/AddTimingSignal/TimingSignal/concat", "ConcatV2", 0,
+                 TS "Layer_0/AddTimingSignal/TimingSignal/Sin");
+    expect_input(c, TS "Layer_0/AddTimingSignal/TimingSignal/concat", "ConcatV2", 1,
+                 TS "Layer_0/AddTimingSignal/TimingSignal/Cos");
+    int cat_axis = scalar_i32(c, input_of(c, TS "Layer_0/AddTimingSignal/TimingSignal/concat",
+                                          "ConcatV2", 2));
+    if (c->rc == 0 && cat_axis != 1 && cat_axis != -1)
+        mismatch(c, "timing signal concatenation axis", TS "Layer_0/AddTimingSignal/TimingSignal/concat");
+    expect_input(c, TS "Layer_0/AddTimingSignal/Gather/GatherNd", "GatherNd", 0,
+                 K "Encode/Scatter/ScatterNd");
+    expect_input(c, TS "Layer_0/AddTimingSignal/add", "Add", 0,
+                 TS "Layer_0/AddTimingSignal/Gather/GatherNd");
+    expect_input(c, TS "Layer_0/AddTimingSignal/add", "Add", 1,
+                 TS "Layer_0/AddTimingSignal/TimingSignal/concat");
+    expect_input(c, TS "Layer_0/AddTimingSignal/Scatter/ScatterNd", "ScatterNd", 1,
+                 TS "Layer_0/AddTimingSignal/add");
+    expect_input(c, TS "Layer_0/add", "Add", 0, K "Encode/Scatter/ScatterNd");
+    expect_input(c, TS "Layer_0/add", "Add", 1, TS "Layer_0/AddTimingSignal/Scatter/ScatterNd");
+    m->emb_mult = 2.0f;
+
+    /* Layers: as many as the graph chains. */
+    char x[NB], probe[NB];
+    snprintf(x, NB, "%s", TS "Layer_0/add");
+    long d = m->d_emb;
+    int n = 0;
+    while (c->rc == 0) {
+        lname(probe, NB, TS "Layer_#/TransformerLayer/FFN/layer_postprocess/add", n);
+        if (find_node(c, probe) == NULL)
+            break;
+        if (n == MAX_LAYERS) {
+            mismatch(c, "too many layers", probe);
+            break;
+        }
+        read_layer(c, m, n, x, d);
+        d = m->layers[n].d_out;
+        snprintf(x, NB, "%s", probe);
+        n++;
+    }
+    if (c->rc == 0 && n == 0)
+        mismatch(c, "no transformer layer", TS "Layer_0");
+    m->n_layers = n;
+    m->dim = (int)d;
+
+    /* Mean over the text's tokens, tanh layer, L2 normalisation. */
+    expect_input(c, K "mul", "Mul", 0, x);
+    expect_input(c, K "mul", "Mul", 1, K "ExpandDims");
+    expect_input(c, K "ExpandDims", "ExpandDims", 0, K "ToFloat");
+    expect_input(c, K "ToFloat", "Cast", 0, K "SequenceMask/Less");
+    expect_input(c, K "Sum", "Sum", 0, K "mul");
+    expect_input(c, K "div", "RealDiv", 0, K "Sum");
+    expect_input(c, K "div", "RealDiv", 1, K "ExpandDims_1");
+    expect_input(c, K "ExpandDims_1", "ExpandDims", 0, K "ToFloat_1");
+    expect_input(c, K "ToFloat_1", "Cast", 0, K "Maximum");
+    expect_input(c, K "Maximum", "Maximum", 0, TS "MaskLength/Sum");
+    expect_input(c, HID "tanh_layer_0/MatMul", "MatMul", 0, K "div");
+    m->hid_w = weight_mat(c, input_of(c, HID "tanh_layer_0/MatMul", "MatMul", 1), d, -1);
+    const wentry *hw = find_weight(c, input_of(c, HID "tanh_layer_0/MatMul", "MatMul", 1));
+    if (hw && hw->ndim == 2)
+        m->dim = (int)hw->shape[1];
+    expect_input(c, HID "tanh_layer_0/BiasAdd", "BiasAdd", 0, HID "tanh_layer_0/MatMul");
+    m->hid_b = weight_vec(c, input_of(c, HID "tanh_layer_0/BiasAdd", "BiasAdd", 1), m->dim);
+    expect_input(c, HID "tanh_layer_0/Tanh", "Tanh", 0, HID "tanh_layer_0/BiasAdd");
+    expect_input(c, HID "l2_normalize/Square", "Square", 0, HID "tanh_layer_0/Tanh");
+    expect_input(c, HID "l2_normalize/Sum", "Sum", 0, HID "l2_normalize/Square");
+    expect_input(c, HID "l2_normalize/Maximum", "Maximum", 0, HID "l2_normalize/Sum");
+    m->l2_eps = scalar_f32(c, input_of(c, HID "l2_normalize/Maximum", "Maximum", 1));
+    expect_input(c, HID "l2_normalize/Rsqrt", "Rsqrt", 0, HID "l2_normalize/Maximum");
+    expect_input(c, HID "l2_normalize", "Mul", 0, HID "tanh_layer_0/Tanh");
+    expect_input(c, HID "l2_normalize", "Mul", 1, HID "l2_normalize/Rsqrt");
+    if (c->rc == 0 && m->dim != USE_DIM)
+        mismatch(c, "output width is not USE_DIM", HID "tanh_layer_0/weights");
+
+    /* Widest per-token buffers. */
+    m->w_x = m->d_emb;
+    for (int i = 0; i < m->n_layers; i++) {
+        const use_layer *L = &m->layers[i];
+        if (L->d_out > m->w_x)
+            m->w_x = L->d_out;
+        if (3 * L->d_att > m->w_qkv)
+            m->w_qkv = 3 * L->d_att;
+        if (L->d_att > m->w_att)
+            m->w_att = L->d_att;
+        if (L->d_ff > m->w_ff)
+            m->w_ff = L->d_ff;
+    }
+}
+
+static uint64_t fingerprint(const use_model *m, const char *vocab, size_t vlen)
+{
+    XXH64_state_t *st = XXH64_createState();
+    if (st == NULL)
+        return 0;
+    XXH64_reset(st, 0x7573652d6c697465ull); /* "use-lite" */
+    for (int i = 0; i < m->n_regions; i++)
+        XXH64_update(st, m->regions[i].base, m->regions[i].used);
+    XXH64_update(st, vocab, vlen);
+    uint64_t h = XXH64_digest(st);
+    XXH64_freeState(st);
+    return h;
+}
+
+static void free_regions(use_model *m)
+{
+    for (int i = 0; i < m->n_regions; i++) {
+        if (m->regions[i].mapped)
+            munmap(m->regions[i].base, m->regions[i].len);
+        else
+            free(m->regions[i].base);
+    }
+    m->n_regions = 0;
+}
+
+int use_load(const char *dir, use_model **out, lore_err *err)
+{
+    assert(out != NULL);
+    *out = NULL;
+    loadctx c;
+    memset(&c, 0, sizeof c);
+    c.dir = dir;
+    c.err = err;
+    if (dir == NULL || dir[0] == '\0')
+        return fail(&c, LORE_EINVAL, "no model directory given: %s", FETCH_HINT);
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return fail(&c, LORE_ENOTFOUND,
+                    "model directory %s not found (it should hold model.json, its weight "
+                    "shards and vocab.json): %s",
+                    dir, FETCH_HINT);
+
+    use_model *m = calloc(1, sizeof *m);
+    char *json_path = path_join(dir, "model.json");
+    char *vocab_path = path_join(dir, "vocab.json");
+    char *text = NULL, *vocab = NULL;
+    size_t len = 0, vlen = 0;
+    if (m == NULL || json_path == NULL || vocab_path == NULL) {
+        fail(&c, LORE_ENOMEM, "out of memory loading the model");
+        goto done;
+    }
+    c.json_path = json_path;
+    if (read_whole(&c, json_path, &text, &len) != 0)
+        goto done;
+    c.root = cJSON_ParseWithLength(text, len);
+    if (c.root == NULL) {
+        fail(&c, LORE_EINVAL, "%s is not valid JSON: the file is truncated or corrupt; %s",
+             json_path, FETCH_HINT);
+        goto done;
+    }
+    if (index_graph(&c) != 0 || parse_manifest(&c, m) != 0)
+        goto done;
+    read_architecture(&c, m);
+    if (c.rc != 0 || check_finite(&c) != 0)
+        goto done;
+
+    if (read_whole(&c, vocab_path, &vocab, &vlen) != 0)
+        goto done;
+    lore_err serr;
+    lore_err_clear(&serr);
+    int rc = spm_load(vocab_path, &m->tok, &serr);
+    if (rc != 0) {
+        fail(&c, rc, "%s: %s; %s", vocab_path, serr.msg, FETCH_HINT);
+        goto done;
+    }
+    if (spm_vocab_size(m->tok) > (size_t)m->n_vocab) {
+        fail(&c, LORE_EINVAL, "%s has %zu pieces but the embedding table only %d rows; %s",
+             vocab_path, spm_vocab_size(m->tok), m->n_vocab, FETCH_HINT);
+        goto done;
+    }
+    m->fingerprint = fingerprint(m, vocab, vlen);
+
+done:
+    cJSON_Delete(c.root);
+    free(text);
+    free(vocab);
+    free(c.nodes);
+    free(c.w);
+    for (size_t i = 0; i < c.n_shard_paths; i++)
+        free(c.shard_paths[i]);
+    free(c.shard_paths);
+    free(json_path);
+    free(vocab_path);
+    if (c.rc != 0) {
+        use_free(m);
+        return c.rc;
+    }
+    *out = m;
+    return 0;
+}
+
+void use_free(use_model *m)
+{
+    if (m == NULL)
+        return;
+    spm_free(m->tok);
+    free_regions(m);
+    free(m);
+}
+
+const spm *use_tokenizer(const use_model *m)
+{
+    return m->tok;
+}
+
+uint64_t use_fingerprint(const use_model *m)
+{
+    return m->fingerprint;
+}
+
+/* ---- forward pass ---- */
+
+typedef struct scratch {
+    float *x, *h, *a, *qkv, *ctx, *ff, *s, *pool;
+} scratch;
+
+/* y[r] = LN(x[r]) over d columns, for n rows. */
+static void layer_norm(const float *x, float *y, size_t n, int d, const float *g, const float *b,
+                       float eps)
+{
+    for (size_t r = 0; r < n; r++) {
+        const float *xr = x + r * (size_t)d;
+        float *yr = y + r * (size_t)d;
+        double sum = 0.0;
+        for (int j = 0; j < d; j++)
+            sum += xr[j];
+        float mean = (float)(sum / d);
+        double ss = 0.0;
+        for (int j = 0; j < d; j++) {
+            float t = xr[j] - mean;
+            ss += (double)t * t;
+        }
+        float inv = (float)(1.0 / sqrt(ss / d + (double)eps));
+        for (int j = 0; j < d; j++)
+            yr[j] = g[j] * inv * (xr[j] - mean) + b[j];
+    }
+}
+
+static void fill_bias(float *y, size_t n, int d, const float *b)
+{
+    for (size_t r = 0; r < n; r++)
+        memcpy(y + r * (size_t)d, b, (size_t)d * sizeof *b);
+}
+
+static void add_bias(float *y, size_t n, int d, const float *b)
+{
+    for (size_t r = 0; r < n; r++) {
+        float *yr = y + r * (size_t)d;
+        for (int j = 0; j < d; j++)
+            yr[j] += b[j];
+    }
+}
+
+/* y[n, cols] (+)= x[n, rows] @ w[rows, cols]; beta 0 overwrites, 1 accumulates. */
+static void gemm(const float *x, const float *w, float *y, size_t n, int rows, int cols, float beta)
+{
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, cols, rows, 1.0f, x, rows, w,
+                cols, beta, y, cols);
+}
+
+/* Attention of one text (tokens [0, t) of qkv, rows of width 3 d_att) into ctx [t, d_att]. */
+static void attention(const use_layer *L, const float *qkv, float *ctx, float *s, int t)
+{
+    int da = L->d_att, ld = 3 * da, dh = L->d_head;
+    for (int h = 0; h < L->n_heads; h++) {
+        const float *q = qkv + h * dh;
+        const float *k = qkv + da + h * dh;
+        const float *v = qkv + 2 * da + h * dh;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, t, t, dh, L->q_scale, q, ld, k, ld,
+                    0.0f, s, t);
+        for (int i = 0; i < t; i++) {
+            float *row = s + (size_t)i * t;
+            float mx = row[0];
+            for (int j = 1; j < t; j++)
+                mx = row[j] > mx ? row[j] : mx;
+            float sum = 0.0f;
+            for (int j = 0; j < t; j++) {
+                row[j] = expf(row[j] - mx);
+                sum += row[j];
+            }
+            float inv = 1.0f / sum;
+            for (int j = 0; j < t; j++)
+                row[j] *= inv;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, t, dh, t, 1.0f, s, t, v, ld, 0.0f,
+                    ctx + h * dh, da);
+    }
+}
+
+/* Forward pass over ns texts whose ids are already clipped (lens[i] <= max_tokens), stacked
+ * as n tokens in total; writes ns vectors to out. */
+static void forward(const use_model *m, const int *const *ids, const size_t *lens, size_t ns,
+                    size_t n, scratch *sc, float *out)
+{
+    /* Input: 2 E[id] + [sin(p inv), cos(p inv)]. */
+    int de = m->d_emb, half = de / 2;
+    size_t r = 0;
+    for (size_t i = 0; i < ns; i++) {
+        for (size_t p = 0; p < lens[i]; p++, r++) {
+            const float *e = m->emb + (size_t)ids[i][p] * (size_t)de;
+            float *xr = sc->x + r * (size_t)de;
+            for (int j = 0; j < half; j++) {
+                float ang = (float)p * m->inv_ts[j];
+                xr[j] = m->emb_mult * e[j] + sinf(ang);
+                xr[half + j] = m->emb_mult * e[half + j] + cosf(ang);
+            }
+        }
+    }
+
+    for (int li = 0; li < m->n_layers; li++) {
+        const use_layer *L = &m->layers[li];
+        layer_norm(sc->x, sc->a, n, L->d_in, L->ln1_g, L->ln1_b, L->eps1);
+        /* h = residual */
+        if (L->res_w != NULL) {
+            fill_bias(sc->h, n, L->d_out, L->res_b);
+            gemm(sc->x, L->res_w, sc->h, n, L->d_in, L->d_out, 1.0f);
+        } else {
+            memcpy(sc->h, sc->x, n * (size_t)L->d_out * sizeof(float));
+        }
+        fill_bias(sc->qkv, n, 3 * L->d_att, L->qkv_b);
+        gemm(sc->a, L->qkv_w, sc->qkv, n, L->d_in, 3 * L->d_att, 1.0f);
+        size_t off = 0;
+        for (size_t i = 0; i < ns; i++) {
+            int t = (int)lens[i];
+            if (t > 0)
+                attention(L, sc->qkv + off * (size_t)(3 * L->d_att), sc->ctx + off * (size_t)L->d_att,
+                          sc->s, t);
+            off += lens[i];
+        }
+        add_bias(sc->h, n, L->d_out, L->out_b);
+        gemm(sc->ctx, L->out_w, sc->h, n, L->d_att, L->d_out, 1.0f);
+
+        layer_norm(sc->h, sc->a, n, L->d_out, L->ln2_g, L->ln2_b, L->eps2);
+        fill_bias(sc->ff, n, L->d_ff, L->ff1_b);
+        gemm(sc->a, L->ff1_w, sc->ff, n, L->d_out, L->d_ff, 1.0f);
+        size_t nf = n * (size_t)L->d_ff;
+        for (size_t j = 0; j < nf; j++)
+            sc->ff[j] = sc->ff[j] > 0.0f ? sc->ff[j] : 0.0f;
+        add_bias(sc->h, n, L->d_out, L->ff2_b);
+        gemm(sc->ff, L->ff2_w, sc->h, n, L->d_ff, L->d_out, 1.0f);
+
+        float *t = sc->x;
+        sc->x = sc->h;
+        sc->h = t;
+    }
+
+    /* Mean over each text's tokens (0 for a text of none), then tanh layer and L2. */
+    int dim = m->dim;
+    r = 0;
+    for (size_t i = 0; i < ns; i++) {
+        float *pr = sc->pool + i * (size_t)dim;
+        memset(pr, 0, (size_t)dim * sizeof *pr);
+        for (size_t p = 0; p < lens[i]; p++, r++) {
+            const float *xr = sc->x + r * (size_t)dim;
+            for (int j = 0; j < dim; j++)
+                pr[j] += xr[j];
+        }
+        float inv = 1.0f / (float)(lens[i] > 0 ? lens[i] : 1);
+        for (int j = 0; j < dim; j++)
+            pr[j] *= inv;
+    }
+    fill_bias(out, ns, dim, m->hid_b);
+    gemm(sc->pool, m->hid_w, out, ns, dim, dim, 1.0f);
+    for (size_t i = 0; i < ns; i++) {
+        float *o = out + i * (size_t)dim;
+        double ss = 0.0;
+        for (int j = 0; j < dim; j++) {
+            o[j] = tanhf(o[j]);
+            ss += (double)o[j] * o[j];
+        }
+        float inv = (float)(1.0 / sqrt(ss > m->l2_eps ? ss : (double)m->l2_eps));
+        for (int j = 0; j < dim; j++)
+            o[j] *= inv;
+    }
+}
+
+static int scratch_alloc(const use_model *m, size_t n_tok, size_t n_seq, scratch *sc, void **block)
+{
+    size_t wx = (size_t)m->w_x, per_tok = 3 * wx + (size_t)m->w_qkv + (size_t)m->w_att +
+                                          (size_t)m->w_ff;
+    size_t mt = (size_t)m->max_tokens;
+    size_t total = n_tok * per_tok + mt * mt + n_seq * (size_t)m->dim;
+    float *f = malloc(total * sizeof(float));
+    if (f == NULL)
+        return LORE_ENOMEM;
+    *block = f;
+    sc->x = f;
+    f += n_tok * wx;
+    sc->h = f;
+    f += n_tok * wx;
+    sc->a = f;
+    f += n_tok * wx;
+    sc->qkv = f;
+    f += n_tok * (size_t)m->w_qkv;
+    sc->ctx = f;
+    f += n_tok * (size_t)m->w_att;
+    sc->ff = f;
+    f += n_tok * (size_t)m->w_ff;
+    sc->s = f;
+    f += mt * mt;
+    sc->pool = f;
+    return 0;
+}
+
+int use_embed_ids(const use_model *m, const int *const *ids, const size_t *lens, size_t n,
+                  float *out, lore_err *err)
+{
+    if (n == 0)
+        return 0;
+    if (ids == NULL || lens == NULL || out == NULL)
+        return lore_errf(err, LORE_EINVAL, "use: embed_ids: NULL argument");
+    size_t cap = (size_t)m->max_tokens;
+    for (size_t i = 0; i < n; i++) {
+        size_t t = lens[i] < cap ? lens[i] : cap;
+        if (t > 0 && ids[i] == NULL)
+            return lore_errf(err, LORE_EINVAL, "use: sequence %zu of %zu is NULL", i, n);
+        for (size_t p = 0; p < t; p++)
+            if (ids[i][p] < 0 || ids[i][p] >= m->n_vocab)
+                return lore_errf(err, LORE_EINVAL,
+                                 "use: token id %d (sequence %zu, position %zu) is outside the "
+                                 "vocabulary [0, %d)",
+                                 ids[i][p], i, p, m->n_vocab);
+    }
+
+    /* Passes of at most BATCH_TOKENS tokens (or one text). */
+    size_t max_tok = 0, max_seq = 0;
+    for (size_t i = 0; i < n;) {
+        size_t tok = 0, j = i;
+        while (j < n) {
+            size_t t = lens[j] < cap ? lens[j] : cap;
+            if (j > i && tok + t > BATCH_TOKENS)
+                break;
+            tok += t;
+            j++;
+        }
+        if (tok > max_tok)
+            max_tok = tok;
+        if (j - i > max_seq)
+            max_seq = j - i;
+        i = j;
+    }
+    size_t *clip = malloc(max_seq * sizeof *clip);
+    scratch sc;
+    void *block = NULL;
+    if (clip == NULL || scratch_alloc(m, max_tok ? max_tok : 1, max_seq, &sc, &block) != 0) {
+        free(clip);
+        return lore_errf(err, LORE_ENOMEM, "use: out of memory embedding %zu texts", n);
+    }
+    for (size_t i = 0; i < n;) {
+        size_t tok = 0, j = i;
+        while (j < n) {
+            size_t t = lens[j] < cap ? lens[j] : cap;
+            if (j > i && tok + t > BATCH_TOKENS)
+                break;
+            clip[j - i] = t;
+            tok += t;
+            j++;
+        }
+        scratch s = sc; /* forward swaps x and h */
+        forward(m, ids + i, clip, j - i, tok, &s, out + i * (size_t)m->dim);
+        i = j;
+    }
+    free(block);
+    free(clip);
+    return 0;
+}
+
+int use_embed_texts(const use_model *m, const char *const *texts, size_t n, float *out,
+                    lore_err *err)
+{
+    if (n == 0)
+        return 0;
+    if (texts == NULL)
+        return lore_errf(err, LORE_EINVAL, "use: embed_texts: NULL texts");
+    size_t cap = (size_t)m->max_tokens;
+    int *buf = malloc(n * cap * sizeof *buf);
+    size_t *lens = malloc(n * sizeof *lens);
+    const int **ids = malloc(n * sizeof *ids);
+    int rc = 0;
+    if (buf == NULL || lens == NULL || ids == NULL)
+        rc = lore_errf(err, LORE_ENOMEM, "use: out of memory embedding %zu texts", n);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (texts[i] == NULL) {
+            rc = lore_errf(err, LORE_EINVAL, "use: text %zu of %zu is NULL", i, n);
+            break;
+        }
+        size_t total = 0;
+        rc = spm_encode(m->tok, texts[i], strlen(texts[i]), buf + i * cap, cap, &total, err);
+        lens[i] = total < cap ? total : cap;
+        ids[i] = buf + i * cap;
+    }
+    if (rc == 0)
+        rc = use_embed_ids(m, ids, lens, n, out, err);
+    free(buf);
+    free(lens);
+    free(ids);
+    return rc;
+}

@@ -1,0 +1,72 @@
+/* bench_internal: the helpers behind `lore bench` (cmd_bench.c): the machine description,
+ * the command line, a deterministic synthetic corpus, latency statistics.
+ *
+ * Ownership: strings returned by bench_command_line are malloc'd; the caller frees them.
+ * Nothing here keeps state between calls. */
+#ifndef LORE_BENCH_INTERNAL_H
+#define LORE_BENCH_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "chunk.h"
+#include "err.h"
+
+/* ------------------------------------------------------------------ machine, command line */
+
+typedef struct bench_machine {
+    char cpu[256];    /* "model name" of /proc/cpuinfo, "unknown" when absent */
+    long cores;       /* online logical CPUs */
+    double mem_gib;   /* MemTotal of /proc/meminfo, GiB; 0 when unknown */
+    char os[256];     /* PRETTY_NAME of /etc/os-release, else uname's sysname */
+    char kernel[128]; /* uname release */
+} bench_machine;
+
+void bench_machine_get(bench_machine *m);
+
+/* The exact command line of this process, words shell-quoted where needed, read from
+ * /proc/self/cmdline; when that is unreadable, "lore" followed by argv. NULL when out of
+ * memory. */
+char *bench_command_line(int argc, char **argv);
+
+/* Milliseconds on the monotonic clock. */
+double bench_now_ms(void);
+
+/* Removes a directory tree (files and directories, symlinks not followed). 0 or LORE_EIO. */
+int bench_rmtree(const char *path, lore_err *err);
+
+/* ------------------------------------------------------------------ latency statistics */
+
+typedef struct bench_latency {
+    double mean, p50, p95, p99, max, total_ms, qps;
+    size_t n;
+} bench_latency;
+
+/* Summarises n latencies (ms); sorts ms in place. Percentiles are nearest-rank: pXX is the
+ * smallest sample with at least XX% of the samples at or below it. */
+void bench_latency_summarise(double *ms, size_t n, bench_latency *out);
+
+/* ------------------------------------------------------------------ synthetic corpus */
+
+typedef struct bench_synth_stats {
+    size_t articles, chunks, files;
+    size_t source_docs, source_sentences, source_words;
+    unsigned long long bytes; /* total size of the files written */
+    double seconds;
+} bench_synth_stats;
+
+/* Writes a synthetic help-center corpus of BEIR records {"_id","title","text"} into the
+ * existing directory `dir`, as files part-NNNN.jsonl of at most about 16 MB each (the parser
+ * refuses files over 32 MB). Articles recombine the sentences of the BEIR corpus at
+ * corpus_path: each takes the sentence count of a random source document, draws its
+ * sentences at random from the whole corpus (one word in four sentences replaced by a
+ * random corpus word), groups them into paragraphs of 2 to 6 sentences, and takes a random
+ * source title. Articles are added until the chunker (with `copts`, exactly as indexing
+ * will chunk them) has produced at least `chunks` chunks. The same corpus, size, options
+ * and seed always give byte-identical files. 0, LORE_EIO, LORE_EINVAL (the corpus has no
+ * usable text) or LORE_ENOMEM. */
+int bench_synth_write(const char *corpus_path, const char *dir, size_t chunks,
+                      const chunk_options *copts, uint64_t seed, bench_synth_stats *st,
+                      lore_err *err);
+
+#endif
