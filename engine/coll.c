@@ -90,10 +90,17 @@ static int rebuild_vindex(coll *c, int dim, lore_err *err)
 
 static int load_vindex(coll *c, int writable, lore_err *err)
 {
+    /* One read transaction, so the counts, the generation and a rebuild all see the same
+     * snapshot: an indexer may commit batches meanwhile, and a rebuilt index must be saved
+     * with the generation its vectors come from, not a later one (which would pass for
+     * current while missing that later batch's changes). */
+    sqlite3 *db = store_db(c->st);
+    if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+        return lore_errf(err, LORE_EDB, "%s/lore.db: %s", store_dir(c->st), sqlite3_errmsg(db));
     store_stats stats;
     int rc = store_stats_get(c->st, &stats, err);
     if (rc != 0 || stats.embed_dim == 0)
-        return rc; /* nothing embedded yet: the index is created on first use */
+        goto done; /* nothing embedded yet: the index is created on first use */
     uint64_t file_gen = 0;
     vindex *vi = NULL;
     lore_err lerr = {0};
@@ -101,18 +108,22 @@ static int load_vindex(coll *c, int writable, lore_err *err)
     if (rc == 0 && file_gen == stats.generation && vindex_dim(vi) == stats.embed_dim &&
         (int64_t)vindex_count(vi) == stats.vectors) {
         c->vi = vi;
-        return 0;
+        goto done;
     }
     vindex_free(vi);
     if (rc != 0 && rc != LORE_ENOTFOUND)
         fprintf(stderr, "lore: %s; rebuilding it from the database\n", lerr.msg);
     if ((rc = rebuild_vindex(c, stats.embed_dim, err)) != 0)
-        return rc;
+        goto done;
+    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
     /* Saving is an optimisation for the next open; a read-only user may lack the right. */
     lore_err serr = {0};
-    if (coll_publish(c, &serr) != 0 && writable)
+    if (vindex_save(c->vi, c->faiss_path, stats.generation, &serr) != 0 && writable)
         fprintf(stderr, "lore: %s\n", serr.msg);
     return 0;
+done:
+    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    return rc;
 }
 
 static int setup_embedder(coll *c, const coll_open_options *o, lore_err *err)

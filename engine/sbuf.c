@@ -66,6 +66,9 @@ int sbuf_addf(sbuf *b, const char *fmt, ...)
 int sbuf_add_json_str(sbuf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
+    /* On failure part-way, cut back to the original length: a failed append leaves the
+     * contents unchanged (see sbuf.h). */
+    size_t len0 = b->len;
     if (sbuf_addc(b, '"') != 0)
         return LORE_ENOMEM;
     for (size_t i = 0; i < n; i++) {
@@ -85,10 +88,18 @@ int sbuf_add_json_str(sbuf *b, const char *s, size_t n)
                 rc = sbuf_addc(b, (char)c);
             }
         }
-        if (rc != 0)
+        if (rc != 0) {
+            b->len = len0;
+            b->buf[len0] = '\0';
             return rc;
+        }
     }
-    return sbuf_addc(b, '"');
+    if (sbuf_addc(b, '"') != 0) {
+        b->len = len0;
+        b->buf[len0] = '\0';
+        return LORE_ENOMEM;
+    }
+    return 0;
 }
 
 void sbuf_reset(sbuf *b)

@@ -555,15 +555,10 @@ int spm_encode(const spm *s, const char *text, size_t n, int *ids, size_t max_id
 
     /* The text the lattice runs over: "▁" + the text with each ' ' as "▁", as UTF-8, with
      * the byte offset of every code point. One block: bytes, offsets, best, word, path. */
-    size_t len = ncp + 1; /* code points */
-    size_t per = 4 + sizeof(size_t) + sizeof(double) + 2 * sizeof(int32_t);
-    if (len > (SIZE_MAX - 64) / per - 1) {
-        free(cps);
-        return lore_errf(err, LORE_ENOMEM, "out of memory tokenizing %zu bytes", n);
-    }
-    size_t nbest = len + 1;
-    char *block = malloc(nbest * (sizeof(double) + sizeof(size_t) + 2 * sizeof(int32_t)) +
-                         len * 4);
+    size_t len = ncp + 1;  /* code points */
+    size_t nbest = len + 1; /* positions 0..len */
+    size_t per = sizeof(double) + sizeof(size_t) + 2 * sizeof(int32_t) + 4;
+    char *block = nbest <= SIZE_MAX / per ? malloc(nbest * per) : NULL;
     if (block == NULL) {
         free(cps);
         return lore_errf(err, LORE_ENOMEM, "out of memory tokenizing %zu bytes", n);

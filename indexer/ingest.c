@@ -88,11 +88,13 @@ typedef struct ingest_ctx {
     char chunker_id[64];
     strset seen;     /* article ids produced this run */
     strset problems; /* files that reported a problem this run */
+    strset dirs;     /* "device:inode" of the directories walked, so symlink loops end */
     pending *batch;
     size_t nbatch;
     int clear_vectors; /* the embedder changed: drop old vectors in the first transaction */
     int dim;           /* vector dimension, 0 while unknown (see known_dim) */
     int wrote;
+    char *default_locale; /* the collection's (meta "locale"); NULL when unset */
     const char *cur_file; /* real path of the file being parsed */
     double t0, last_progress;
 } ingest_ctx;
@@ -440,6 +442,14 @@ static int on_article(void *ctx, article *a)
         return 0;
     }
     x->st->articles++;
+    /* An article without a locale is indexed in the collection's, the one the searcher
+     * analyses questions with; storing it makes the row's locale the one its FTS terms were
+     * made with, so later deletes re-tokenize exactly, even if the default changes. */
+    if (a->locale == NULL && x->default_locale &&
+        (a->locale = strdup(x->default_locale)) == NULL) {
+        article_free(a);
+        return lore_errf(x->err, LORE_ENOMEM, "out of memory");
+    }
     /* Store sources as real paths so deletion scopes compare like with like. */
     free(a->source);
     if ((a->source = strdup(x->cur_file)) == NULL) {
@@ -457,7 +467,8 @@ static void on_warning(void *ctx, const char *path, int line, const char *msg)
 {
     ingest_ctx *x = ctx;
     x->st->problems++;
-    if (strset_has(&x->problems, x->cur_file, 1) < 0 && x->o->warnings)
+    /* Outside a file (a file that vanished before realpath) the path itself is recorded. */
+    if (strset_has(&x->problems, x->cur_file ? x->cur_file : path, 1) < 0 && x->o->warnings)
         fprintf(x->o->warnings, "lore: out of memory recording a problem\n");
     if (x->o->warnings) {
         if (line > 0)
@@ -487,11 +498,26 @@ static int is_hidden(const struct dirent *d) { return d->d_name[0] != '.'; }
 /* Walks a directory in name order (so runs are reproducible), skipping hidden entries. */
 static int ingest_dir(ingest_ctx *x, const char *dir, const char *rel)
 {
+    /* A directory reached again (through a symlink loop such as `ln -s . self`) is not
+     * walked again: every loop would otherwise multiply the walk until PATH_MAX, and two
+     * loops make it exponential. Its files were seen the first time. */
+    struct stat ds;
+    if (stat(dir, &ds) == 0) {
+        char key[64];
+        snprintf(key, sizeof key, "%ju:%ju", (uintmax_t)ds.st_dev, (uintmax_t)ds.st_ino);
+        int again = strset_has(&x->dirs, key, 1);
+        if (again < 0)
+            return lore_errf(x->err, LORE_ENOMEM, "out of memory walking %s", dir);
+        if (again)
+            return 0;
+    }
     struct dirent **names;
     int n = scandir(dir, &names, is_hidden, alphasort);
     if (n < 0) {
-        on_warning(x, dir, 0, strerror(errno));
-        return 0;
+        /* Not a warning: a directory taken as empty would have its articles deleted by the
+         * sweep (the same rule as parse_file's LORE_EIO for unreadable files). */
+        return lore_errf(x->err, LORE_EIO, "cannot list directory %s: %s", dir,
+                         strerror(errno));
     }
     int rc = 0;
     for (int i = 0; i < n; i++) {
@@ -670,6 +696,13 @@ int ingest_run(coll *c, const ingest_options *o, ingest_stats *st, lore_err *err
     int rc = check_embedder(&x);
     if (rc == 0)
         known_dim(&x);
+    if (rc == 0) {
+        rc = store_meta_get(coll_store(c), "locale", &x.default_locale, err);
+        if (rc == LORE_ENOTFOUND) {
+            lore_err_clear(err);
+            rc = 0;
+        }
+    }
     if (rc == 0 && !o->dry_run)
         rc = meta_update(c, "chunker", x.chunker_id, err);
     for (size_t i = 0; rc == 0 && i < o->npaths; i++) {
@@ -704,6 +737,8 @@ int ingest_run(coll *c, const ingest_options *o, ingest_stats *st, lore_err *err
     free(x.batch);
     strset_free(&x.seen);
     strset_free(&x.problems);
+    strset_free(&x.dirs);
+    free(x.default_locale);
     st->seconds = now_s() - x.t0;
     return rc;
 }

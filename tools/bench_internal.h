@@ -20,9 +20,13 @@ typedef struct bench_machine {
     double mem_gib;   /* MemTotal of /proc/meminfo, GiB; 0 when unknown */
     char os[256];     /* PRETTY_NAME of /etc/os-release, else uname's sysname */
     char kernel[128]; /* uname release */
+    double load1;     /* 1-minute load average when read (other work skews timings) */
 } bench_machine;
 
 void bench_machine_get(bench_machine *m);
+
+/* The 1-minute load average now; 0 when unknown. */
+double bench_load1(void);
 
 /* The exact command line of this process, words shell-quoted where needed, read from
  * /proc/self/cmdline; when that is unreadable, "lore" followed by argv. NULL when out of

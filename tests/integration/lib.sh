@@ -27,7 +27,7 @@ LORE=$LORE_BUILD_DIR/lore
 FAKE=$LORE_BUILD_DIR/fake_openai
 CORPUS=$LORE_SOURCE_DIR/corpus
 TEST_NAME=$(basename "$0" .sh)
-# Byte-wise matching: inputs may hold any bytes, and the results must not depend on the locale.
+# Byte-wise matching in grep/sed: inputs may hold any bytes. (lore itself never calls setlocale.)
 export LC_ALL=C
 
 _bg_pids=()
@@ -205,6 +205,24 @@ bg_start() {
     "$@" &
     BG_PID=$!
     _bg_pids+=("$BG_PID")
+}
+
+# bg_stop PID [SIGNAL]: stops a process started with bg_start, waits for it and forgets it
+# (so cleanup never signals a pid that may have been reused). Sets BG_STATUS.
+bg_stop() {
+    local pid=$1 sig=${2:-TERM} keep=() p
+    kill -"$sig" "$pid" 2>/dev/null
+    { wait "$pid"; } 2>/dev/null # no "Killed" notice from bash
+    BG_STATUS=$?
+    for p in "${_bg_pids[@]}"; do
+        [ "$p" = "$pid" ] || keep+=("$p")
+    done
+    _bg_pids=("${keep[@]}")
+}
+
+# bg_wait PID: waits for a process started with bg_start to exit by itself; sets BG_STATUS.
+bg_wait() {
+    bg_stop "$1" 0
 }
 
 # fake_start NAME [FLAGS...]: starts the fake embeddings server (log in $TMP/NAME.log) and waits

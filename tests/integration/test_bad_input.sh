@@ -60,8 +60,13 @@ EOF
 printf 'just\0some\0bytes\n' >"$HC/blob.md"
 : >"$HC/empty.md"
 printf '{"articles": [\n  {"id": "x-1", "title": "Half an export"\n' >"$HC/export/truncated.json"
+# Symlink loops: each directory is walked once (two loops used to make the walk exponential).
+ln -s . "$HC/loop"
+ln -s .. "$HC/export/up"
 
-lore_ok idx2 index "$HC" --json -q
+run idx2 timeout 60 "$LORE" index "$HC" --json -q
+expect_clean_stderr "bad run"
+expect_rc 0 "bad run"
 cp "$ERR" "$TMP/idx2.stderr"
 assert_eq "$(json_num ok)" true "bad run: ok"
 assert_eq "$(json_num problems)" 9 "bad run: problems reported"

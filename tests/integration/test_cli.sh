@@ -202,5 +202,6 @@ assert_grep "$ERR" 'no-such-dataset' "eval of a missing dataset: message names i
 run idxmissing "$LORE" index "$TMP/no-such-folder" --collection other
 expect_rc 1 "index of a missing folder"
 assert_grep "$ERR" 'no-such-folder' "index of a missing folder: message names it"
+[ ! -e "$LORE_DATA/other" ] || fail "index of a missing folder created collection 'other'"
 
 finish

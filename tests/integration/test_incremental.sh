@@ -50,6 +50,9 @@ assert_eq "$(log_lines)" "$log1" "unchanged run: embedding requests"
 lore_ok idx2b index "$HC" --json -q
 assert_eq "$(json_num unchanged)" "$articles" "unchanged run without --embedder: unchanged"
 assert_eq "$(log_lines)" "$log1" "unchanged run without --embedder: embedding requests"
+# lore closes its connection, which checkpoints the WAL into lore.db: comparing lore.db alone
+# is meaningful only when no WAL content is left beside it.
+[ ! -s "$DB-wal" ] || fail "a non-empty $DB-wal is left after lore exited"
 assert_eq "$(sha "$DB")" "$db0" "unchanged run: lore.db is byte-identical"
 assert_eq "$(sha "$FAISS")" "$faiss0" "unchanged run: vectors.faiss is byte-identical"
 ok "unchanged re-index: 0 requests, lore.db and vectors.faiss byte-identical"
@@ -157,6 +160,12 @@ lore_ok del_before_vec search "$query" --mode vector --json -k 1000 --candidates
 grep -qx "$gone_id" <(search_ids) || fail "vector search does not find $gone_id before deletion"
 rm "$GONE"
 logs=$(log_lines)
+db4=$(sha "$DB")
+lore_ok dry5 index "$HC" --dry-run --json -q
+assert_eq "$(json_num deleted)" 1 "dry run of the deletion: deleted"
+assert_eq "$(sha "$DB")" "$db4" "dry run of the deletion: lore.db is byte-identical"
+lore_ok stats_dry5 stats --json
+assert_eq "$(json_num articles)" "$articles" "stats after the dry run of the deletion"
 lore_ok idx5 index "$HC" --json -q
 assert_eq "$(json_num deleted)" 1 "delete run: deleted"
 assert_eq "$(json_num unchanged)" $((articles - 1)) "delete run: unchanged"
@@ -188,5 +197,38 @@ db5=$(sha "$DB")
 lore_ok idx6 index "$HC" --json -q
 assert_eq "$(json_num deleted)" 0 "run after the deletion: deleted"
 assert_eq "$(sha "$DB")" "$db5" "run after the deletion: lore.db is byte-identical"
+
+# ---- 5. switching the embedder re-embeds everything, once ----
+n=$((articles - 1))
+logs=$(log_lines)
+lore_ok sw_hash index "$HC" --embedder hash:64 --json -q
+assert_eq "$(json_num changed)" "$n" "switch to hash:64: changed"
+assert_eq "$(json_num chunks_embedded)" "$chunks5" "switch to hash:64: chunks embedded"
+assert_eq "$(log_lines)" "$logs" "switch to hash:64: requests to the old embedder"
+lore_ok sw_hash_stats stats --json
+assert_eq "$(json_str embedder)" hash:64 "switch to hash:64: embedder"
+assert_eq "$(json_num dim)" 64 "switch to hash:64: dim"
+assert_eq "$(json_num vectors)" "$chunks5" "switch to hash:64: vectors"
+assert_eq "$(json_num vector_index_count)" "$chunks5" "switch to hash:64: vector index count"
+lore_ok sw_hash_again index "$HC" --json -q
+assert_eq "$(json_num unchanged)" "$n" "after the switch to hash:64: unchanged"
+lore_ok sw_back index "$HC" --embedder "$EMBEDDER" --json -q
+assert_eq "$(json_num chunks_embedded)" "$chunks5" "switch back: chunks embedded"
+assert_eq "$(log_n_inputs $((logs + 1)))" "$chunks5" "switch back: texts sent"
+lore_ok sw_back_stats stats --json
+assert_eq "$(json_num dim)" 16 "switch back: dim"
+assert_eq "$(json_num vector_index_count)" "$chunks5" "switch back: vector index count"
+lore_ok sw_none index "$HC" --embedder none --json -q
+assert_eq "$(json_num chunks_embedded)" 0 "switch to none: chunks embedded"
+lore_ok sw_none_stats stats --json
+assert_eq "$(json_num vectors)" 0 "switch to none: vectors"
+[ ! -e "$FAISS" ] || fail "switch to none: vectors.faiss is still there"
+run sw_none_vec "$LORE" search "$query" --mode vector --json
+expect_rc 1 "vector search without vectors"
+assert_grep "$ERR" 'needs vectors' "vector search without vectors: message"
+lore_ok sw_none_bm25 search "$query" --json
+[ -n "$(search_ids | head -n1)" ] || fail "search without vectors finds nothing"
+assert_eq "$(json_str mode)" bm25 "search without vectors: default mode"
+ok "embedder switches (hash:64, back to the server, none) re-embed once"
 
 finish

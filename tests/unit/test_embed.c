@@ -356,40 +356,6 @@ static void test_hash_similarity(void **state)
     embed_close(e);
 }
 
-static void test_hash_speed(void **state)
-{
-    (void)state;
-    /* Not a benchmark; a guard against an accidental quadratic. 2,000 chunks of ~120 words. */
-    enum { N = 2000 };
-    static const char *const words[] = {"account", "password", "reset",  "billing", "invoice",
-                                        "refund",  "shipping", "order",  "login",   "email",
-                                        "change",  "update",   "cancel", "plan",    "team"};
-    char *bufs[N];
-    const char *texts[N];
-    for (int i = 0; i < N; i++) {
-        bufs[i] = malloc(1200);
-        assert_non_null(bufs[i]);
-        size_t len = 0;
-        for (int w = 0; w < 120; w++)
-            len += (size_t)snprintf(bufs[i] + len, 1200 - len, "%s ",
-                                    words[(i * 7 + w * 13 + w / 5) % 15]);
-        texts[i] = bufs[i];
-    }
-    lore_err err = {0, ""};
-    embedder *e = NULL;
-    assert_int_equal(embed_open("hash:256", NULL, &e, &err), 0);
-    float *v = NULL;
-    double t0 = now_s();
-    assert_int_equal(embed_texts_alloc(e, texts, N, &v, &err), 0);
-    double dt = now_s() - t0;
-    print_message("hash:256 embedded %d chunks of 120 words in %.3f s\n", N, dt);
-    assert_true(dt < 20.0);
-    free(v);
-    embed_close(e);
-    for (int i = 0; i < N; i++)
-        free(bufs[i]);
-}
-
 /* ---- openai ---- */
 
 static void test_openai_batching_and_order(void **state)
@@ -844,7 +810,6 @@ int main(void)
         cmocka_unit_test(test_spec_ids),
         cmocka_unit_test(test_hash_deterministic_normalised),
         cmocka_unit_test(test_hash_similarity),
-        cmocka_unit_test(test_hash_speed),
         cmocka_unit_test(test_openai_batching_and_order),
         cmocka_unit_test(test_openai_identical_texts),
         cmocka_unit_test(test_openai_retry_after_429),

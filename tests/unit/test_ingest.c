@@ -111,7 +111,9 @@ static coll *open_coll(fixture *f, int flags, const char *embedder, int sw)
 static ingest_stats run_with(fixture *f, const char *path, const char *embedder, int dry_run,
                              size_t batch)
 {
-    coll *c = open_coll(f, STORE_CREATE, embedder ? embedder : "hash:64", embedder != NULL);
+    /* As lore index does: a dry run opens the collection read-only. */
+    coll *c = open_coll(f, dry_run ? STORE_READONLY : STORE_CREATE,
+                        embedder ? embedder : "hash:64", embedder != NULL);
     ingest_options o;
     ingest_options_default(&o);
     const char *paths[1] = {path ? path : f->src};
@@ -668,6 +670,17 @@ static void test_ingest_collection_locale(void **state)
     st = run(f);
     expect_counts(&st, 0, 1, 1, 0);
     check_consistent(f, 64);
+    /* The article's own locale replaces the default: its old rows go under German. */
+    write_src(f, "de.md", "---\nid: de-1\ntitle: Erstattungen\nlocale: en\n---\n\n"
+                          "Refunded purchases arrive in three days.\n");
+    st = run(f);
+    expect_counts(&st, 0, 1, 1, 0);
+    check_consistent(f, 64);
+    /* (Questions are analysed in the collection's locale: "purchases" stems alike.) */
+    first_hit(f, "purchases", top);
+    assert_string_equal(top, "de-1");
+    first_hit(f, "Rückerstattung", top);
+    assert_string_equal(top, "");
     remove_src(f, "de.md");
     st = run(f);
     expect_counts(&st, 0, 0, 1, 1);

@@ -100,6 +100,11 @@ static void test_sbuf_growth(void **state)
     assert_string_equal(sbuf_str(&g), "0123456789");
     assert_int_equal(g.len, 10);
     sbuf_free(&g);
+    sbuf e = SBUF_INIT; /* len + extra + 1 wrapping to exactly len: still refused */
+    assert_int_equal(sbuf_grow(&e, (size_t)-1), LORE_ENOMEM);
+    assert_int_equal(sbuf_add(&e, "x", (size_t)-1), LORE_ENOMEM);
+    assert_null(e.buf);
+    assert_int_equal(e.cap, 0);
     sbuf_free(&b);
 }
 

@@ -239,6 +239,13 @@ static void test_search_bm25_ranking(void **state)
     assert_int_equal(r.n, 0);
     search_results_free(&r);
 
+    /* candidates bounds what each retriever returns. */
+    o.candidates = 2;
+    run(f, "calendar sync timesheets app", &o, &r);
+    assert_int_equal(r.n, 2);
+    search_results_free(&r);
+    o.candidates = 100;
+
     /* k bounds the results; ranks and scores descend. */
     o.k = 2;
     run(f, "calendar sync timesheets app", &o, &r);
@@ -342,7 +349,6 @@ static void test_search_bm25_formula(void **state)
 
     /* The collection grows: N, df and avgdl follow (the searcher's row count is cached
      * per generation). */
-    store *s = coll_store(f->c);
     lore_err err = {0};
     searcher_free(f->s);
     f->s = NULL;
@@ -351,12 +357,15 @@ static void test_search_bm25_formula(void **state)
     assert_int_equal(searcher_new(f->c, &f->s, &err), 0);
     o = opts(SEARCH_BM25);
     run(f, "zebra", &o, &r);
+    assert_int_equal(r.n, 1);
+    assert_double_equal(r.hits[0].bm25, bm25_term(3, 1, 3, 4, avgdl), 1e-9);
     search_results_free(&r);
-    s = coll_store(f->c);
+    store *s = coll_store(f->c);
     begin(f);
     add_chunk(f, "d4", 0, "Eagle", "eagle falcon zebra", "en"); /* 4 tokens, zebra x1 */
     assert_int_equal(store_bump_generation(s, NULL, &err), 0);
     assert_int_equal(store_commit(s, &err), 0);
+    /* The same searcher: its cached row count must follow the new generation. */
     run(f, "zebra", &o, &r);
     assert_int_equal(r.n, 2);
     avgdl = 16.0 / 4.0;

@@ -1,7 +1,7 @@
 /* test_spm: the SentencePiece tokenizer against the reference's token ids
  * (tests/golden/use_goldens.json, made by tests/golden/make-goldens.mjs), with the real
  * vocabulary from models/use-lite (tools/fetch-model.sh fetches it), plus load errors,
- * truncation, the reference's quirks on a tiny vocabulary, threads and speed. */
+ * truncation, the reference's quirks on a tiny vocabulary and threads. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -466,33 +466,6 @@ static void test_threads(void **state)
     }
 }
 
-static void test_speed(void **state)
-{
-    (void)state;
-    /* About 2 MB of the goldens' texts, one paragraph-sized call at a time. */
-    size_t total = 0;
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    int *ids = malloc(4096 * sizeof *ids);
-    assert_non_null(ids);
-    while (total < (2u << 20)) {
-        for (size_t i = 0; i < ngoldens; i++) {
-            size_t n = 0;
-            assert_int_equal(spm_encode(tok, goldens[i].bytes, goldens[i].n, ids, 4096, &n, NULL),
-                             0);
-            total += goldens[i].n;
-        }
-    }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    free(ids);
-    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-    double mbs = (double)total / secs / 1e6;
-    fprintf(stderr, "test_spm: %.1f MB/s (%zu bytes in %.3f s)\n", mbs, total, secs);
-#if !defined(__SANITIZE_ADDRESS__)
-    assert_true(mbs >= 1.0);
-#endif
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -506,7 +479,6 @@ int main(void)
         cmocka_unit_test(test_bad_json),
         cmocka_unit_test(test_reference_rules),
         cmocka_unit_test(test_threads),
-        cmocka_unit_test(test_speed),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -2,7 +2,7 @@
  * at version 1 in WAL mode (parent directories included) and recorded in PRAGMA user_version
  * and meta; reopening does not re-migrate and keeps the data; a newer user_version is refused
  * with a clear error; a read-only open refuses an old schema and a missing collection
- * (LORE_ENOTFOUND, nothing created); meta get/set/overwrite; articles put/find/update (the row
+ * (LORE_ENOTFOUND, nothing created); a file that is not a database is LORE_EDB naming it; meta get/set/overwrite; articles put/find/update (the row
  * id is stable, 64-bit fingerprints round-trip); chunks are indexed by FTS5 (MATCH finds them)
  * and deleting an article or clearing its chunks removes FTS rows and vectors, reports the
  * ids of the chunks that had vectors, and passes FTS5's integrity-check (also for another
@@ -349,6 +349,31 @@ static void test_store_readonly_missing(void **state)
     char parent[PATH_MAX + 8];
     snprintf(parent, sizeof parent, "%s/data", f->root);
     assert_false(file_exists(parent));
+}
+
+static void test_store_not_a_database(void **state)
+{
+    fixture *f = *state;
+    char parent[PATH_MAX + 8];
+    snprintf(parent, sizeof parent, "%s/data", f->root);
+    assert_int_equal(mkdir(parent, 0755), 0);
+    assert_int_equal(mkdir(f->dir, 0755), 0);
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/lore.db", f->dir);
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    for (int i = 0; i < 4096; i++)
+        fputc((i * 37 + 11) & 0xff, fp);
+    fclose(fp);
+    int flags[] = {STORE_READONLY, STORE_CREATE};
+    for (int i = 0; i < 2; i++) {
+        lore_err err = {0};
+        store *s = (store *)1;
+        assert_int_equal(store_open(f->dir, flags[i], &s, &err), LORE_EDB);
+        assert_null(s);
+        if (!strstr(err.msg, path) || !strstr(err.msg, "not a database"))
+            fail_msg("unclear error: %s", err.msg);
+    }
 }
 
 /* ---- meta, articles ---- */
@@ -763,6 +788,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_newer_version_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_readonly_old_schema, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_readonly_missing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_not_a_database, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_meta, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_articles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_chunks_fts, setup, teardown),

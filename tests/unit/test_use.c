@@ -14,7 +14,9 @@
 #include <cmocka.h>
 
 #include <cjson/cJSON.h>
+#include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -30,7 +32,8 @@
 #define MIN_COSINE 0.9999
 
 typedef struct golden {
-    char *text;
+    char *text;      /* the input bytes (from utf8_hex when given: may be invalid UTF-8) */
+    size_t text_len; /* may hold a NUL byte */
     int *ids;
     size_t n_ids;
     float *vector; /* NULL when the reference gave none (it fails on a lone empty text) */
@@ -126,7 +129,21 @@ static void load_goldens(const char *src)
         const cJSON *vec = cJSON_GetObjectItemCaseSensitive(it, "vector");
         if (!cJSON_IsString(t) || !cJSON_IsArray(ids))
             continue;
-        g->text = strdup(t->valuestring);
+        const cJSON *hex = cJSON_GetObjectItemCaseSensitive(it, "utf8_hex");
+        if (cJSON_IsString(hex)) {
+            size_t hl = strlen(hex->valuestring) / 2;
+            g->text = malloc(hl + 1);
+            for (size_t b = 0; b < hl; b++) {
+                unsigned v = 0;
+                sscanf(hex->valuestring + 2 * b, "%2x", &v);
+                g->text[b] = (char)v;
+            }
+            g->text[hl] = '\0';
+            g->text_len = hl;
+        } else {
+            g->text = strdup(t->valuestring);
+            g->text_len = strlen(g->text);
+        }
         g->n_ids = (size_t)cJSON_GetArraySize(ids);
         g->ids = malloc((g->n_ids + 1) * sizeof *g->ids);
         size_t k = 0;
@@ -234,8 +251,18 @@ static void test_goldens_from_ids(void **state)
             fail_msg("golden %zu (\"%.60s\", %zu ids): cosine %.7f < %.4f", i, gold[i].text,
                      gold[i].n_ids, c, MIN_COSINE);
     }
-    printf("[ use ] %zu goldens from ids: min cosine %.7f (golden %zu, %zu ids)\n", checked,
-           min_cos, worst, gold[worst].n_ids);
+    printf("[ use ] %zu goldens from ids: min cosine %.9f (1 - min = %.1e; golden %zu, %zu ids)\n",
+           checked, min_cos, 1.0 - min_cos, worst, gold[worst].n_ids);
+
+    /* No ids: the reference cannot embed an empty text alone (TF.js rejects the empty sparse
+     * tensor) but embeds one inside a batch; its vector there begins with these values
+     * (model.embed(["hello world", "", "x"]), Node, @energetic-ai/embeddings 0.2.0). */
+    size_t zero = 0;
+    const int *none = NULL;
+    assert_int_equal(use_embed_ids(model, &none, &zero, 1, one, &err), 0);
+    assert_true(fabs(one[0] - 0.0023546612f) < 1e-6);
+    assert_true(fabs(one[1] + 0.0348752551f) < 1e-6);
+    assert_true(fabs(one[2] - 0.0131020229f) < 1e-6);
 
     /* The same ids in one batch give the same vectors. */
     assert_int_equal(use_embed_ids(model, ids, lens, n_gold, all, &err), 0);
@@ -264,12 +291,18 @@ static void test_goldens_from_text(void **state)
     size_t id_mismatch = 0;
     for (size_t i = 0; i < n_gold; i++) {
         size_t n = 0;
-        assert_int_equal(
-            spm_encode(tok, gold[i].text, strlen(gold[i].text), ids, 4096, &n, &err), 0);
+        assert_int_equal(spm_encode(tok, gold[i].text, gold[i].text_len, ids, 4096, &n, &err),
+                         0);
         if (n != gold[i].n_ids || memcmp(ids, gold[i].ids, n * sizeof *ids) != 0)
             id_mismatch++;
-        const char *t = gold[i].text;
-        assert_int_equal(use_embed_texts(model, &t, 1, v, &err), 0);
+        if (strlen(gold[i].text) == gold[i].text_len) {
+            const char *t = gold[i].text;
+            assert_int_equal(use_embed_texts(model, &t, 1, v, &err), 0);
+        } else { /* a NUL byte: C strings cannot carry the text, its ids can */
+            const int *p = ids;
+            size_t len = n;
+            assert_int_equal(use_embed_ids(model, &p, &len, 1, v, &err), 0);
+        }
         if (gold[i].vector == NULL)
             continue;
         double c = cosine(v, gold[i].vector, USE_DIM);
@@ -279,7 +312,7 @@ static void test_goldens_from_text(void **state)
             fail_msg("golden %zu (\"%.60s\") from its text: cosine %.7f < %.4f", i, gold[i].text,
                      c, MIN_COSINE);
     }
-    printf("[ use ] %zu goldens from text: min cosine %.7f, token id mismatches %zu\n", n_gold,
+    printf("[ use ] %zu goldens from text: min cosine %.9f, token id mismatches %zu\n", n_gold,
            min_cos, id_mismatch);
     assert_int_equal(id_mismatch, 0);
     free(v);
@@ -365,6 +398,25 @@ static void test_embedder(void **state)
     assert_true(c_head < 0.999999);
     assert_true(c_q > c_other);
 
+    /* "use" without a directory: $LORE_USE_MODEL_DIR; the same model, the same identity. */
+    const char *saved = getenv("LORE_USE_MODEL_DIR");
+    char *saved_copy = saved ? strdup(saved) : NULL;
+    setenv("LORE_USE_MODEL_DIR", model_dir, 1);
+    embedder *e2 = NULL;
+    assert_int_equal(embed_open("use", NULL, &e2, &err), 0);
+    assert_string_equal(embed_id(e2), embed_id(e));
+    embed_close(e2);
+    setenv("LORE_USE_MODEL_DIR", "/nonexistent/lore-use-model", 1);
+    assert_int_not_equal(embed_open("use", NULL, &e2, &err), 0);
+    assert_non_null(strstr(err.msg, "LORE_USE_MODEL_DIR"));
+    assert_non_null(strstr(err.msg, "tools/fetch-model.sh"));
+    if (saved_copy) {
+        setenv("LORE_USE_MODEL_DIR", saved_copy, 1);
+        free(saved_copy);
+    } else {
+        unsetenv("LORE_USE_MODEL_DIR");
+    }
+
     /* The same texts through embed_texts_alloc. */
     float *w = NULL;
     assert_int_equal(embed_texts_alloc(e, texts, 5, &w, &err), 0);
@@ -404,7 +456,8 @@ static int copy_file(const char *from, const char *to, long truncate_to)
     return rc;
 }
 
-/* A copy of the model in tmpdir/name with `victim` truncated to `cut` bytes (-1: removed). */
+/* The model in tmpdir/name: `victim` copied and truncated to `cut` bytes (-1: removed, -2:
+ * copied whole), the other files symbolic links to the real ones. */
 static void copy_model(const char *name, const char *victim, long cut, char *out, size_t cap)
 {
     snprintf(out, cap, "%s/%s", tmpdir, name);
@@ -418,10 +471,15 @@ static void copy_model(const char *name, const char *victim, long cut, char *out
         snprintf(a, sizeof a, "%s/%s", model_dir, files[i]);
         snprintf(b, sizeof b, "%s/%s", out, files[i]);
         int is_victim = victim && strcmp(files[i], victim) == 0;
-        if (is_victim && cut < 0)
+        if (is_victim && cut == -1)
             continue;
-        if (copy_file(a, b, is_victim ? cut : -1) != 0)
+        if (!is_victim) {
+            char abs[PATH_MAX];
+            if (realpath(a, abs) == NULL || symlink(abs, b) != 0)
+                fail_msg("cannot link %s to %s", b, a);
+        } else if (copy_file(a, b, cut) != 0) {
             fail_msg("cannot copy %s to %s", a, b);
+        }
     }
 }
 
@@ -471,7 +529,7 @@ static void test_corrupt_files(void **state)
     assert_non_null(strstr(err.msg, "vocab.json"));
 
     /* Garbage (NaN) bytes in a shard of the right size. */
-    copy_model("nan-shard", NULL, 0, dir, sizeof dir);
+    copy_model("nan-shard", "group1-shard2of7", -2, dir, sizeof dir);
     char shard[1200];
     snprintf(shard, sizeof shard, "%s/group1-shard2of7", dir);
     FILE *f = fopen(shard, "r+b");
@@ -486,7 +544,7 @@ static void test_corrupt_files(void **state)
     assert_non_null(strstr(err.msg, "group1-shard2of7"));
 
     /* A graph that differs: a renamed node. */
-    copy_model("other-graph", NULL, 0, dir, sizeof dir);
+    copy_model("other-graph", "model.json", -2, dir, sizeof dir);
     char json[1200];
     snprintf(json, sizeof json, "%s/model.json", dir);
     size_t len = 0;
@@ -503,6 +561,26 @@ static void test_corrupt_files(void **state)
     assert_int_equal(use_load(dir, &m, &err), LORE_EINVAL);
     printf("[ use ] changed graph: %s\n", err.msg);
     assert_non_null(strstr(err.msg, "Relu"));
+    assert_null(m);
+
+    /* A convolution that is no longer VALID ("SALID": 'V' = 86 becomes 'S' = 83). */
+    copy_model("other-padding", "model.json", -2, dir, sizeof dir);
+    snprintf(json, sizeof json, "%s/model.json", dir);
+    text = slurp(json, &len);
+    assert_non_null(text);
+    at = strstr(text, "\"padding\"");
+    assert_non_null(at);
+    at = strstr(at, "86");
+    assert_non_null(at);
+    memcpy(at, "83", 2);
+    f = fopen(json, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(text, 1, len, f), len);
+    fclose(f);
+    free(text);
+    assert_int_equal(use_load(dir, &m, &err), LORE_EINVAL);
+    printf("[ use ] changed padding: %s\n", err.msg);
+    assert_non_null(strstr(err.msg, "VALID"));
     assert_null(m);
 }
 
@@ -615,7 +693,42 @@ static void test_speed(void **state)
     float *out = malloc(2 * NCHUNK * USE_DIM * sizeof *out);
     assert_int_equal(use_embed_texts(model, texts, NCHUNK, out, &err), 0); /* warm up */
 
-    for (int threads = 1; threads <= 2; threads++) {
+    /* Single-query latency, 20 tokens. */
+    const char *query = "how do I change the email address on my account if I can no "
+                        "longer sign in to it?"; /* 20 tokens */
+    size_t nq = 0;
+    assert_int_equal(
+        spm_encode(use_tokenizer(model), query, strlen(query), ids, 4096, &nq, &err), 0);
+    enum { NQ = 200 };
+    double lat[NQ];
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(use_embed_texts(model, &query, 1, out, &err), 0);
+    for (int i = 0; i < NQ; i++) {
+        double t0 = now_s();
+        assert_int_equal(use_embed_texts(model, &query, 1, out, &err), 0);
+        lat[i] = (now_s() - t0) * 1e3;
+    }
+    qsort(lat, NQ, sizeof lat[0], cmp_double);
+    printf("[ use ] query latency (%zu tokens): p50 %.3f ms, p99 %.3f ms\n", nq, lat[NQ / 2],
+           lat[NQ * 99 / 100]);
+
+    /* OpenBLAS runs a large sgemm on its own threads (as many as cores) unless told otherwise;
+     * with several embedding threads that oversubscribes the cores. Both settings are shown
+     * when the BLAS is OpenBLAS (looked up at run time: no link dependency). */
+    void *self = dlopen(NULL, RTLD_LAZY);
+    void (*set_blas_threads)(int) = NULL;
+    int (*get_blas_threads)(void) = NULL;
+    if (self != NULL) {
+        *(void **)&set_blas_threads = dlsym(self, "openblas_set_num_threads");
+        *(void **)&get_blas_threads = dlsym(self, "openblas_get_num_threads");
+    }
+    int blas_default = get_blas_threads ? get_blas_threads() : 0;
+    for (int cfg = 0; cfg < 4; cfg++) {
+        int threads = 1 + cfg % 2, blas = cfg < 2 ? blas_default : 1;
+        if (cfg >= 2 && (set_blas_threads == NULL || blas_default <= 1))
+            break;
+        if (set_blas_threads)
+            set_blas_threads(blas);
         int rounds = 1;
         double dt = 0;
         for (;;) {
@@ -636,30 +749,16 @@ static void test_speed(void **state)
             rounds *= 2;
         }
         double chunks_done = (double)NCHUNK * rounds * threads;
-        printf("[ use ] throughput, %d thread%s: %.0f tokens/s, %.1f chunks/s (%.0f tokens per "
-               "chunk, batches of %d)\n",
-               threads, threads > 1 ? "s" : "", (double)tokens * rounds * threads / dt,
+        printf("[ use ] throughput, %d thread%s (BLAS threads %d): %.0f tokens/s, %.1f chunks/s "
+               "(%.0f tokens per chunk, batches of %d)\n",
+               threads, threads > 1 ? "s" : "", blas, (double)tokens * rounds * threads / dt,
                chunks_done / dt, (double)tokens / NCHUNK, NCHUNK);
     }
+    if (set_blas_threads && blas_default > 0)
+        set_blas_threads(blas_default);
+    if (self != NULL)
+        dlclose(self);
 
-    /* Single-query latency, 20 tokens. */
-    const char *query = "how do I change the email address on my account when I no longer "
-                        "have access";
-    size_t nq = 0;
-    assert_int_equal(
-        spm_encode(use_tokenizer(model), query, strlen(query), ids, 4096, &nq, &err), 0);
-    enum { NQ = 200 };
-    double lat[NQ];
-    for (int i = 0; i < 20; i++)
-        assert_int_equal(use_embed_texts(model, &query, 1, out, &err), 0);
-    for (int i = 0; i < NQ; i++) {
-        double t0 = now_s();
-        assert_int_equal(use_embed_texts(model, &query, 1, out, &err), 0);
-        lat[i] = (now_s() - t0) * 1e3;
-    }
-    qsort(lat, NQ, sizeof lat[0], cmp_double);
-    printf("[ use ] query latency (%zu tokens): p50 %.3f ms, p99 %.3f ms\n", nq, lat[NQ / 2],
-           lat[NQ * 99 / 100]);
     for (int i = 0; i < NCHUNK; i++)
         free(chunks[i]);
     free(out);
