@@ -325,18 +325,30 @@ int vindex_save(const vindex *vi, const char *path, uint64_t generation, lore_er
 {
     assert(vi != NULL);
     assert(path != NULL);
+    /* A unique temporary name: an indexer and a server rebuilding a stale index may save
+     * the same collection at once, and a shared name would let one truncate the other's
+     * half-written file before its rename. */
     size_t plen = strlen(path);
-    char *tmp = malloc(plen + sizeof ".tmp");
+    char *tmp = malloc(plen + sizeof ".XXXXXX");
     if (tmp == NULL) {
         return lore_errf(err, LORE_ENOMEM, "saving vector index %s: out of memory", path);
     }
     memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp", sizeof ".tmp");
+    memcpy(tmp + plen, ".XXXXXX", sizeof ".XXXXXX");
 
     int rc = 0;
-    FILE *f = fopen(tmp, "wb");
-    if (f == NULL) {
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
         rc = lore_errf(err, LORE_EIO, "creating %s: %s", tmp, strerror(errno));
+        free(tmp);
+        return rc;
+    }
+    /* mkstemp makes the file owner-only; the index is as readable as the database. */
+    FILE *f = NULL;
+    if (fchmod(fd, 0644) != 0 || (f = fdopen(fd, "wb")) == NULL) {
+        rc = lore_errf(err, LORE_EIO, "creating %s: %s", tmp, strerror(errno));
+        (void)close(fd);
+        (void)unlink(tmp);
         free(tmp);
         return rc;
     }
@@ -392,7 +404,7 @@ fail:
     if (f != NULL) {
         (void)fclose(f); /* already failing; the first error is the one to report */
     }
-    (void)unlink(tmp); /* best effort: a stale .tmp is overwritten by the next save */
+    (void)unlink(tmp); /* best effort: the save already failed */
     free(tmp);
     return rc;
 }

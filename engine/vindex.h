@@ -4,7 +4,7 @@
  * L2-normalised, so inner product is cosine similarity. Ids are the store's chunk ids.
  *
  * Persistence: vindex_save writes a small header (magic "LOREVIX1", generation, dimension)
- * followed by the FAISS index to PATH.tmp, fsyncs it, renames it over PATH and fsyncs the
+ * followed by the FAISS index to a unique PATH.XXXXXX, fsyncs it, renames it over PATH and fsyncs the
  * directory: a crash leaves either the old file or the new one. The generation is the
  * store's index generation; a reader compares it with SQLite's and rebuilds on mismatch.
  *
@@ -52,8 +52,9 @@ int vindex_search(const vindex *vi, const float *query, size_t k, int64_t *ids, 
 int vindex_search_batch(const vindex *vi, const float *queries, size_t nq, size_t k, int64_t *ids,
                         float *scores, lore_err *err);
 
-/* One writer per path at a time: the temporary file's name, PATH.tmp, is fixed so that a
- * crashed save's leftover is overwritten by the next one rather than accumulating. */
+/* Concurrent saves to one path are safe: each writes its own temporary (mkstemp) and the
+ * last rename wins, so PATH always holds one whole index. A save killed before its rename
+ * leaves its temporary behind (PATH.XXXXXX), never a damaged PATH. */
 int vindex_save(const vindex *vi, const char *path, uint64_t generation, lore_err *err);
 /* LORE_ENOTFOUND when the file does not exist; LORE_EINDEX when it is corrupt. */
 int vindex_load(const char *path, vindex **out, uint64_t *generation, lore_err *err);

@@ -19,6 +19,7 @@ typedef struct html_state {
     sbuf inl;        /* running text of the current implicit paragraph */
     int inl_line;    /* its first line, 0 while it is empty */
     char prefix[24]; /* list marker for the next paragraph, "" when none */
+    int title_from_tag; /* the title came from <title>, not from the caller */
     int rc;
 } html_state;
 
@@ -362,8 +363,10 @@ static int html_meta(html_state *st, const GumboNode *node)
         rc = html_collect(node, &t, 0);
         size_t n = t.len;
         const char *s = parse_trim(sbuf_str(&t), &n);
-        if (rc == 0 && n > 0)
+        if (rc == 0 && n > 0) {
             rc = parse_set_if_empty(&a->title, s, n, st->err);
+            st->title_from_tag = 1;
+        }
         sbuf_free(&t);
     } else if (tag == GUMBO_TAG_LINK) {
         const char *rel = html_attr(node, "rel"), *href = html_attr(node, "href");
@@ -416,6 +419,18 @@ int parse_html_body(const char *data, size_t len, int base_line, article *a, lor
     gumbo_destroy_output(&kGumboDefaultOptions, out);
     if (rc != 0)
         return rc;
+    /* A page's <h1> names the article; its <title> names the browser tab and often carries
+     * the site's name ("Refunds | Example Help Center"), which would then lead every heading
+     * path. So the first <h1> wins over <title> when the page has one. */
+    if (st.title_from_tag) {
+        for (size_t i = 0; i < a->nblocks; i++) {
+            if (a->blocks[i].kind == BLOCK_HEADING && a->blocks[i].level == 1) {
+                free(a->title);
+                a->title = NULL;
+                break;
+            }
+        }
+    }
     return parse_title_from_h1(a, err);
 }
 

@@ -1,10 +1,14 @@
+#define _XOPEN_SOURCE 700 /* nftw */
 #include "cli.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 void cli_error(const char *fmt, ...)
 {
@@ -60,5 +64,21 @@ int cli_open(const char *data, const char *name, const coll_open_options *o, col
             cli_error("%s", err.msg);
         return CLI_FAIL;
     }
+    return 0;
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+    (void)sb;
+    (void)ftw;
+    return (type == FTW_DP ? rmdir(path) : unlink(path)) == 0 ? 0 : -1;
+}
+
+int cli_rmtree(const char *path, lore_err *err)
+{
+    if (access(path, F_OK) != 0)
+        return 0;
+    if (nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+        return lore_errf(err, LORE_EIO, "removing %s: %s", path, strerror(errno));
     return 0;
 }

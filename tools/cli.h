@@ -22,6 +22,10 @@ int cli_double(const char *opt, const char *val, double min, double max, double 
 int cli_open(const char *data, const char *name, const coll_open_options *o, coll **out,
              char *dir, size_t dirlen);
 
+/* Removes PATH and everything under it (not following symlinks); 0 when PATH is absent.
+ * LORE_EIO naming the path that could not be removed. */
+int cli_rmtree(const char *path, lore_err *err);
+
 /* The subcommands. argv[0] is the subcommand name. */
 int cmd_index(int argc, char **argv);
 int cmd_search(int argc, char **argv);

@@ -11,6 +11,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* 1 when collection NAME under the data root already has a database. */
+static int collection_exists(const char *data, const char *name)
+{
+    lore_err err = {0};
+    char root[PATH_MAX], dir[PATH_MAX], db[PATH_MAX + 16];
+    if (coll_data_root(data, root, sizeof root, &err) != 0 ||
+        coll_dir(root, name, dir, sizeof dir, &err) != 0)
+        return 1; /* let cli_open report the bad name or root */
+    snprintf(db, sizeof db, "%s/lore.db", dir);
+    struct stat sb;
+    return stat(db, &sb) == 0;
+}
+
 static void index_usage(FILE *f)
 {
     fputs("usage: lore index PATH... [options]\n\n"
@@ -88,10 +101,28 @@ int cmd_index(int argc, char **argv)
     coll_open_options co = {io.dry_run ? STORE_READONLY : STORE_CREATE, embedder, 1, NULL, 1};
     coll *c;
     char dir[PATH_MAX];
-    int rc = cli_open(data, collection, &co, &c, dir, sizeof dir);
-    if (rc != 0)
-        return rc;
     lore_err err = {0};
+    /* A dry run of a collection's first index previews into a scratch collection that is
+     * removed afterwards, so it writes nothing under the data root. */
+    char scratch[PATH_MAX] = "";
+    int rc;
+    if (io.dry_run && !collection_exists(data, collection)) {
+        const char *tmpdir = getenv("TMPDIR");
+        snprintf(scratch, sizeof scratch, "%s/lore-dry-run.XXXXXX",
+                 tmpdir && *tmpdir ? tmpdir : "/tmp");
+        if (mkdtemp(scratch) == NULL) {
+            cli_error("cannot create a scratch directory %s: %s", scratch, strerror(errno));
+            return CLI_FAIL;
+        }
+        co.flags = STORE_CREATE;
+        if (coll_open(scratch, &co, &c, &err) != 0) {
+            cli_error("%s", err.msg);
+            (void)cli_rmtree(scratch, &err);
+            return CLI_FAIL;
+        }
+    } else if ((rc = cli_open(data, collection, &co, &c, dir, sizeof dir)) != 0) {
+        return rc;
+    }
     if (locale && !io.dry_run && store_meta_set(coll_store(c), "locale", locale, &err) != 0) {
         cli_error("%s", err.msg);
         coll_close(c);
@@ -133,5 +164,8 @@ int cmd_index(int argc, char **argv)
                st.chunks_reused, st.problems, st.seconds);
     }
     coll_close(c);
+    lore_err rerr = {0};
+    if (scratch[0] && cli_rmtree(scratch, &rerr) != 0)
+        cli_error("%s", rerr.msg);
     return rc == 0 ? CLI_OK : CLI_FAIL;
 }

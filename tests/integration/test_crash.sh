@@ -134,10 +134,9 @@ bg_start "$LORE" index "$SMALL" "$BIG" --json -q >"$TMP/resume.out" 2>"$TMP/resu
 pid=$BG_PID
 reads=0
 prev=$committed
-# Two rounds only, early in the run: every reader finds vectors.faiss stale mid-run, rebuilds
-# it and saves it, and vindex_save's fixed temp name (vectors.faiss.tmp) lets a reader's save
-# collide with the indexer's final one (reported as a bug); keep the readers away from the end.
-while kill -0 $pid 2>/dev/null && [ $reads -lt 2 ]; do
+# Readers find vectors.faiss stale mid-run, rebuild it and save it, concurrently with the
+# indexer's own saves: each save has its own temporary file, so none damages another.
+while kill -0 $pid 2>/dev/null && [ $reads -lt 6 ]; do
     # WAL: readers see the last committed batch while the indexer writes the next one.
     run read_stats "$LORE" stats --json
     expect_clean_stderr "stats while indexing"

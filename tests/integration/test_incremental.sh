@@ -12,6 +12,15 @@ COLL=$LORE_DATA/default
 DB=$COLL/lore.db
 FAISS=$COLL/vectors.faiss
 
+# ---- 0. a dry run of the first index previews it and creates nothing ----
+lore_ok dry0 index "$HC" --embedder "$EMBEDDER" --dry-run --json -q
+assert_eq "$(json_num dry_run)" true "first dry run: dry_run flag"
+assert_num "$(json_num added)" -ge 40 "first dry run: articles that would be added"
+assert_eq "$(json_num chunks_embedded)" 0 "first dry run: chunks embedded"
+assert_eq "$(log_lines)" 0 "first dry run: embedding requests"
+[ ! -e "$COLL" ] || fail "first dry run created $COLL"
+ok "a dry run before the first index previews it and writes nothing"
+
 # ---- 1. first index: everything is new and embedded once ----
 lore_ok idx1 index "$HC" --embedder "$EMBEDDER" --json -q
 cp "$OUT" "$TMP/idx1.json"

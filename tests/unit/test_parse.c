@@ -303,7 +303,8 @@ static void test_html_metadata(void **state)
     collected c = {0};
     assert_int_equal(parse_fixture("page.html", &c), 0);
     const article *a = &c.arts[0];
-    assert_string_equal(a->title, "Konto löschen – Hilfe"); /* <title> first */
+    /* The page's <h1> names the article; <title> carries the site's name as well. */
+    assert_string_equal(a->title, "Konto löschen");
     assert_string_equal(a->locale, "de-DE");
     assert_string_equal(a->url, "https://help.example.com/de/konto-loeschen");
     assert_string_equal(a->id, "de-42");
@@ -317,9 +318,8 @@ static void test_html_blocks(void **state)
     assert_int_equal(parse_fixture("page.html", &c), 0);
     const article *a = &c.arts[0];
     const article_block *b;
-    assert_non_null(b = block_with(a, BLOCK_HEADING, "Konto löschen"));
-    assert_int_equal(b->level, 1);
-    assert_int_equal(b->line, 15);
+    /* The <h1> became the title, so it is not also a heading block. */
+    assert_null(block_with(a, BLOCK_HEADING, "Konto löschen"));
     assert_non_null(b = block_with(a, BLOCK_HEADING, "Schritte"));
     assert_int_equal(b->level, 2);
     /* Entities decoded, &nbsp; and whitespace collapsed to single spaces. */
@@ -350,6 +350,19 @@ static void test_html_title_from_h1(void **state)
     assert_null(a->locale);
     assert_int_equal(a->nblocks, 1);
     assert_string_equal(a->blocks[0].text, "Turn it on under Security.");
+    collected_free(&c);
+}
+
+static void test_html_title_tag_without_h1(void **state)
+{
+    (void)state;
+    static const char page[] = "<html><head><title>Billing FAQ | Help</title></head>"
+                               "<body><h2>Invoices</h2><p>Sent monthly.</p></body></html>";
+    collected c = {0};
+    assert_int_equal(parse_bytes("faq.html", page, sizeof page - 1, &c), 0);
+    const article *a = &c.arts[0];
+    assert_string_equal(a->title, "Billing FAQ | Help");
+    assert_non_null(block_with(a, BLOCK_HEADING, "Invoices"));
     collected_free(&c);
 }
 
@@ -696,6 +709,7 @@ int main(void)
         cmocka_unit_test(test_html_metadata),
         cmocka_unit_test(test_html_blocks),
         cmocka_unit_test(test_html_title_from_h1),
+        cmocka_unit_test(test_html_title_tag_without_h1),
         cmocka_unit_test(test_text_title_and_paragraphs),
         cmocka_unit_test(test_crlf_line_endings),
         cmocka_unit_test(test_json_array),

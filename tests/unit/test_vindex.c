@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -182,6 +183,20 @@ static void remove_quiet(const char *dir, const char *name)
     char *p = join(dir, name);
     (void)unlink(p);
     free(p);
+}
+
+/* Entries of dir whose name starts with prefix. */
+static int count_prefixed(const char *dir, const char *prefix)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0)
+            n++;
+    closedir(d);
+    return n;
 }
 
 static int file_exists(const char *path)
@@ -509,13 +524,16 @@ static void test_save_is_atomic_replace(void **state)
     char *tmp = join(dir, "vectors.faiss.tmp");
     lore_err err = {0};
 
-    /* Something already at PATH, and a stale .tmp left by a crashed save. */
+    /* Something already at PATH, and a stale temporary left by a crashed save: each save
+     * writes its own unique temporary, so the stale one is neither read nor reused. */
     write_bytes(path, "old contents", 12);
     write_bytes(tmp, "stale", 5);
 
     vindex *vi = filled_index(vecs, 100);
     assert_int_equal(vindex_save(vi, path, 5, &err), 0);
-    assert_false(file_exists(tmp));
+    /* vectors.faiss and the stale file; the save's own temporary was renamed away. */
+    assert_int_equal(count_prefixed(dir, "vectors.faiss"), 2);
+    assert_true(file_exists(tmp));
     vindex *back = NULL;
     uint64_t gen = 0;
     assert_int_equal(vindex_load(path, &back, &gen, &err), 0);
@@ -527,7 +545,7 @@ static void test_save_is_atomic_replace(void **state)
     int64_t rm[2] = {id_of(0), id_of(1)};
     assert_int_equal(vindex_remove(vi, rm, 2, NULL, &err), 0);
     assert_int_equal(vindex_save(vi, path, 6, &err), 0);
-    assert_false(file_exists(tmp));
+    assert_int_equal(count_prefixed(dir, "vectors.faiss"), 2);
     assert_int_equal(vindex_load(path, &back, &gen, &err), 0);
     assert_int_equal(gen, 6);
     assert_int_equal(vindex_count(back), 98);
@@ -544,6 +562,7 @@ static void test_save_is_atomic_replace(void **state)
 
     vindex_free(vi);
     remove_quiet(dir, "vectors.faiss");
+    remove_quiet(dir, "vectors.faiss.tmp");
     assert_int_equal(rmdir(dir), 0);
     free(tmp);
     free(path);
