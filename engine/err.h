@@ -18,7 +18,8 @@ enum {
     LORE_ENET = 5,      /* a remote server failed or could not be reached */
     LORE_ENOTFOUND = 6, /* the named thing does not exist */
     LORE_EINDEX = 7,    /* the vector index failed */
-    LORE_EUNSUP = 8     /* the operation is not supported in this configuration */
+    LORE_EUNSUP = 8,    /* the operation is not supported in this configuration */
+    LORE_EBUSY = 9      /* another process holds what the operation needs */
 };
 
 typedef struct lore_err {

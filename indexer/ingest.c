@@ -5,12 +5,15 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 /* A set of strings (article ids, file paths) by open addressing over xxh3 hashes. */
@@ -672,6 +675,30 @@ static void known_dim(ingest_ctx *x)
         x->dim = vindex_dim(coll_vindex(x->c));
 }
 
+/* Takes the collection's writer lock, <dir>/index.lock, without waiting: two indexers
+ * interleaving their batches would each sweep away what the other just added. flock is
+ * released by the kernel when the process dies, so a kill -9 never leaves it stuck. */
+static int lock_collection(coll *c, int *fd_out, lore_err *err)
+{
+    char path[PATH_MAX];
+    const char *dir = store_dir(coll_store(c));
+    if ((size_t)snprintf(path, sizeof path, "%s/index.lock", dir) >= sizeof path)
+        return lore_errf(err, LORE_EINVAL, "collection path too long: %s", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return lore_errf(err, LORE_EIO, "cannot open %s: %s", path, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(fd);
+        if (e == EWOULDBLOCK)
+            return lore_errf(err, LORE_EBUSY,
+                             "collection %s is being indexed by another lore index run", dir);
+        return lore_errf(err, LORE_EIO, "cannot lock %s: %s", path, strerror(e));
+    }
+    *fd_out = fd;
+    return 0;
+}
+
 int ingest_run(coll *c, const ingest_options *o, ingest_stats *st, lore_err *err)
 {
     ingest_options defaults;
@@ -691,8 +718,17 @@ int ingest_run(coll *c, const ingest_options *o, ingest_stats *st, lore_err *err
     ingest_options local = *o;
     local.batch = batch;
     x.o = &local;
-    if ((x.batch = calloc(batch, sizeof *x.batch)) == NULL)
+    int lock_fd = -1;
+    if (!o->dry_run) {
+        int lrc = lock_collection(c, &lock_fd, err);
+        if (lrc != 0)
+            return lrc;
+    }
+    if ((x.batch = calloc(batch, sizeof *x.batch)) == NULL) {
+        if (lock_fd >= 0)
+            close(lock_fd);
         return lore_errf(err, LORE_ENOMEM, "out of memory starting the index run");
+    }
     int rc = check_embedder(&x);
     if (rc == 0)
         known_dim(&x);
@@ -739,6 +775,8 @@ int ingest_run(coll *c, const ingest_options *o, ingest_stats *st, lore_err *err
     strset_free(&x.problems);
     strset_free(&x.dirs);
     free(x.default_locale);
+    if (lock_fd >= 0)
+        close(lock_fd); /* releases the lock */
     st->seconds = now_s() - x.t0;
     return rc;
 }

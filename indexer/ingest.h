@@ -10,9 +10,16 @@
  * a file under one of the PATHs that no longer produces them are deleted, except those from
  * files that reported problems this run (bad input loses nothing).
  *
+ * Articles that name no locale are indexed in the collection's (meta "locale", set by
+ * `lore index --locale`), the one questions are analysed with; the row records it.
+ *
  * Crash safety: each batch commits on its own, so a killed run leaves every article either
  * as before or as new; the FAISS file is published last and rebuilt from SQLite when its
  * generation is stale. The next run completes the work.
+ *
+ * One writer: a run that writes holds <collection>/index.lock (flock, released by the kernel
+ * even on kill -9); a second run on the same collection fails at once with LORE_EBUSY.
+ * Readers (search, serve) never take it.
  *
  * Ownership: ingest_run borrows the collection, opened with STORE_CREATE. */
 #ifndef LORE_INGEST_H
@@ -46,6 +53,10 @@ typedef struct ingest_stats {
 
 void ingest_options_default(ingest_options *o);
 
+/* Errors: LORE_ENOTFOUND for a PATH that does not exist; LORE_EIO for a directory or file
+ * that exists but cannot be read (treating it as empty would delete its articles);
+ * LORE_EBUSY when another run holds the lock; LORE_ENET from the embedder. Bad content in
+ * a file is not an error: it is reported through `warnings` and counted in `problems`. */
 int ingest_run(coll *c, const ingest_options *o, ingest_stats *st, lore_err *err);
 
 #endif

@@ -17,12 +17,14 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -643,6 +645,41 @@ static void test_ingest_missing_path(void **state)
     expect_counts(&st, 0, 0, 1, 0);
 }
 
+/* A second indexer of the same collection is turned away while the first holds the lock,
+ * and gets in once it is released; a dry run, which writes nothing, never needs the lock. */
+static void test_ingest_lock(void **state)
+{
+    fixture *f = *state;
+    write_src(f, "a.md", "---\nid: a\ntitle: A\n---\n\nAlpha.\n");
+    coll *c = open_coll(f, STORE_CREATE, "hash:64", 0);
+    char lock[PATH_MAX + 16];
+    snprintf(lock, sizeof lock, "%s/index.lock", f->data);
+    int fd = open(lock, O_RDWR | O_CREAT, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(flock(fd, LOCK_EX | LOCK_NB), 0);
+
+    const char *paths[1] = {f->src};
+    ingest_options o;
+    ingest_options_default(&o);
+    o.paths = paths;
+    o.npaths = 1;
+    ingest_stats st;
+    lore_err err = {0};
+    assert_int_equal(ingest_run(c, &o, &st, &err), LORE_EBUSY);
+    assert_non_null(strstr(err.msg, "another lore index run"));
+    assert_int_equal(st.added, 0);
+
+    o.dry_run = 1;
+    assert_int_equal(ingest_run(c, &o, &st, &err), 0);
+    assert_int_equal(st.added, 1);
+
+    close(fd); /* releases the lock */
+    o.dry_run = 0;
+    assert_int_equal(ingest_run(c, &o, &st, &err), 0);
+    assert_int_equal(st.added, 1);
+    coll_close(c);
+}
+
 /* Articles without a locale take the collection's (meta "locale", set by lore index
  * --locale): the searcher analyses questions with it, so the index must stem with it too. */
 static void test_ingest_collection_locale(void **state)
@@ -736,6 +773,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ingest_switch_embedder, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_small_batches, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_missing_path, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_collection_locale, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_unreadable_dir, setup, teardown),
     };
