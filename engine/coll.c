@@ -59,12 +59,55 @@ int coll_dir(const char *root, const char *name, char *buf, size_t buflen, lore_
     return 0;
 }
 
-static int add_vector(void *ctx, int64_t chunk_id, const float *vec, int dim)
+int coll_window_ids(int64_t chunk_id, size_t nwin, int64_t *ids, lore_err *err)
 {
-    vindex *vi = ctx;
-    if (dim != vindex_dim(vi))
-        return LORE_EINDEX;
-    return vindex_add(vi, &chunk_id, vec, 1, NULL);
+    if (chunk_id < 0 || chunk_id > COLL_CHUNK_ID_MASK)
+        return lore_errf(err, LORE_EINVAL, "chunk id %lld is out of the vector index's range "
+                         "(0..%lld)", (long long)chunk_id, (long long)COLL_CHUNK_ID_MASK);
+    if (nwin == 0 || nwin > EMBED_MAX_WINDOWS)
+        return lore_errf(err, LORE_EINVAL, "chunk %lld has %zu vectors; expected 1 to %d",
+                         (long long)chunk_id, nwin, EMBED_MAX_WINDOWS);
+    for (size_t w = 0; w < nwin; w++)
+        ids[w] = coll_window_id(chunk_id, w);
+    return 0;
+}
+
+int coll_remove_chunks(coll *c, const int64_t *chunk_ids, size_t n, lore_err *err)
+{
+    if (c->vi == NULL || n == 0)
+        return 0;
+    /* The window counts are gone with the rows; absent ids cost FAISS nothing. */
+    int64_t *ids = malloc(n * EMBED_MAX_WINDOWS * sizeof *ids);
+    if (ids == NULL)
+        return lore_errf(err, LORE_ENOMEM, "out of memory removing %zu chunks' vectors", n);
+    for (size_t i = 0; i < n; i++)
+        for (size_t w = 0; w < EMBED_MAX_WINDOWS; w++)
+            ids[i * EMBED_MAX_WINDOWS + w] = coll_window_id(chunk_ids[i], w);
+    int rc = vindex_remove(c->vi, ids, n * EMBED_MAX_WINDOWS, NULL, err);
+    free(ids);
+    return rc;
+}
+
+typedef struct rebuild_ctx {
+    vindex *vi;
+    lore_err *err;
+    const char *dir;
+} rebuild_ctx;
+
+static int add_vectors(void *ctx, int64_t chunk_id, const float *vecs, size_t nwin, int dim)
+{
+    rebuild_ctx *r = ctx;
+    int64_t ids[EMBED_MAX_WINDOWS];
+    if (dim != vindex_dim(r->vi))
+        return lore_errf(r->err, LORE_EINDEX, "%s: stored vectors disagree on dimension "
+                         "(expected %d, chunk %lld has %d)", r->dir, vindex_dim(r->vi),
+                         (long long)chunk_id, dim);
+    int rc = coll_window_ids(chunk_id, nwin, ids, r->err);
+    if (rc != 0) {
+        lore_err_wrap(r->err, "%s", r->dir);
+        return rc;
+    }
+    return vindex_add(r->vi, ids, vecs, nwin, r->err);
 }
 
 /* Rebuilds the index from SQLite, which holds every vector. */
@@ -74,11 +117,9 @@ static int rebuild_vindex(coll *c, int dim, lore_err *err)
     int rc = vindex_new(dim, &vi, err);
     if (rc != 0)
         return rc;
-    rc = store_vectors_each(c->st, add_vector, vi, err);
+    rebuild_ctx r = {vi, err, store_dir(c->st)};
+    rc = store_vectors_each(c->st, add_vectors, &r, err);
     if (rc != 0) {
-        if (rc == LORE_EINDEX)
-            lore_errf(err, LORE_EINDEX, "%s: stored vectors disagree on dimension (expected %d)",
-                      store_dir(c->st), dim);
         vindex_free(vi);
         return rc;
     }
@@ -143,6 +184,13 @@ static int setup_embedder(coll *c, const coll_open_options *o, lore_err *err)
         record = 1;
     }
     rc = embed_open(spec, o->embed, &c->emb, err);
+    /* coll_open's LORE_ENOTFOUND means "no such collection"; a file the embedder lacks (the
+     * model) is a read failure of an existing collection's set-up, and must not read as one. */
+    if (rc == LORE_ENOTFOUND) {
+        rc = LORE_EIO;
+        if (err != NULL)
+            err->code = LORE_EIO;
+    }
     if (rc == 0 && record && !(o->flags & STORE_READONLY))
         rc = store_meta_set(c->st, "embedder", spec, err);
     free(recorded);

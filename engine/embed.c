@@ -273,6 +273,29 @@ int embed_texts_alloc(embedder *e, const char *const *texts, size_t n, float **o
     return 0;
 }
 
+int embed_texts_windows(embedder *e, const char *const *texts, size_t n, float **vecs,
+                        size_t *nwin, lore_err *err)
+{
+    assert(vecs != NULL);
+    *vecs = NULL;
+    int rc = check_texts(texts, n, err);
+    if (rc != 0)
+        return rc;
+    if (n > 0)
+        memset(nwin, 0, n * sizeof *nwin);
+    if (e->kind == EMBED_NONE)
+        return lore_errf(err, LORE_EUNSUP, "embedder \"none\" makes no vectors");
+    if (n == 0)
+        return 0;
+    if (e->kind == EMBED_USE)
+        return embed_use_windows(e, texts, n, vecs, nwin, err);
+    if ((rc = embed_texts_alloc(e, texts, n, vecs, err)) != 0 || *vecs == NULL)
+        return rc;
+    for (size_t i = 0; i < n; i++)
+        nwin[i] = 1;
+    return 0;
+}
+
 int embed_probe_dim(embedder *e, int *dim, lore_err *err)
 {
     assert(dim != NULL);

@@ -7,7 +7,14 @@
  *                               normalised. Offline, no model; for tests and benchmarks.
  *   "openai:MODEL@BASE_URL"     an OpenAI-compatible server: POST BASE_URL/embeddings
  *                               (BASE_URL like http://127.0.0.1:8000/v1)
- * A model embedder (in-process neural) plugs in as another kind.
+ *   "use", "use:DIR"            the Universal Sentence Encoder lite in-process (use.h,
+ *                               embed_use.c), 512-d; the default of new collections
+ *                               (COLL_DEFAULT_EMBEDDER). DIR defaults to use_default_dir().
+ *                               Texts past 128 tokens are embedded as title-prefixed windows
+ *                               (embed_texts_windows gives one vector per window).
+ *                               Opening it sets OpenBLAS to 1 thread (process-wide): batches
+ *                               run on threads of its own, one per core. Its embed_texts may
+ *                               be called from several threads at once.
  *
  * Output vectors are L2-normalised float32, dim floats per text. A text with nothing to embed
  * gets the all-zero vector (it matches nothing under cosine/inner product): for "hash:DIM" a
@@ -81,6 +88,22 @@ int embed_texts(embedder *e, const char *const *texts, size_t n, float *out, lor
  * dimension is still unknown (embed_dim stays 0 then). */
 int embed_texts_alloc(embedder *e, const char *const *texts, size_t n, float **out,
                       lore_err *err);
+
+/* The most windows a text is embedded as (embed_texts_windows); a longer text keeps its first
+ * EMBED_MAX_WINDOWS windows (about 7,000 tokens for "use", far past any chunk). */
+#define EMBED_MAX_WINDOWS 64
+
+/* Embeds n texts as windows, so a long text can be scored by its best part: "use" cuts a text
+ * past its 128-token limit into title-prefixed windows (embed_use.c) and gives one vector per
+ * window; the other kinds give one vector per text. nwin (n entries, the caller's) receives
+ * each text's window count, 1..EMBED_MAX_WINDOWS; *vecs (caller frees) holds the windows'
+ * vectors in order, text 0's first, each embed_dim floats (the sum of nwin vectors). A text
+ * with nothing to embed has one all-zero window. *vecs is NULL and every nwin 0 on failure,
+ * for n == 0, and when embed_texts_alloc would give NULL (a remote embedder's texts all
+ * empty). embed_texts gives one vector per text instead: for "use" the normalised mean of its
+ * windows (a short text, such as a query, has one window, so the two agree). */
+int embed_texts_windows(embedder *e, const char *const *texts, size_t n, float **vecs,
+                        size_t *nwin, lore_err *err);
 
 /* Sets *dim to the vector dimension, embedding one short probe text first when a remote
  * embedder has not learnt it yet (one request). For collections that must know the

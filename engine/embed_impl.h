@@ -55,6 +55,9 @@ int embed_openai_texts(embedder *e, const char *const *texts, size_t n, float *o
 int embed_use_open(embedder *e, const char *dir, lore_err *err);
 void embed_use_close(embed_use *u);
 int embed_use_texts(embedder *e, const char *const *texts, size_t n, float *out, lore_err *err);
+/* One vector per window (embed_texts_windows); *vecs allocated, nwin filled. */
+int embed_use_windows(embedder *e, const char *const *texts, size_t n, float **vecs,
+                      size_t *nwin, lore_err *err);
 
 /* Scales v[0..dim) to unit L2 norm; leaves an all-zero vector as it is. */
 void embed_l2_normalize(float *v, int dim);

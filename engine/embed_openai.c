@@ -1,55 +1,29 @@
 /* embed_openai: the "openai:MODEL@BASE_URL" embedder, a client of an OpenAI-compatible
  * POST BASE_URL/embeddings endpoint (OpenAI, vLLM, llama.cpp, Ollama, TEI).
  *
- * One libcurl easy handle per embedder, reused for every request so the connection is kept
- * alive between batches. Transient failures (429, 5xx, connect errors, timeouts) are retried
- * with jittered exponential backoff; everything else fails at once with the server's own
- * error message. */
+ * One HTTP client (http.h: one libcurl easy handle) per embedder, reused for every request
+ * so the connection is kept alive between batches. Transient failures (429, 5xx, connect
+ * errors, timeouts) are retried by http_post with jittered exponential backoff; everything
+ * else fails at once with the server's own error message. */
 #include "embed_impl.h"
+#include "http.h"
 #include "sbuf.h"
 
 #include <assert.h>
 #include <cjson/cJSON.h>
-#include <curl/curl.h>
-#include <errno.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <time.h>
-#include <unistd.h>
-
-/* A batch of 64 vectors of 4096 floats as JSON is about 6 MB; anything near this cap is not
- * an embeddings reply, and reading it all would only waste memory. */
-#define MAX_REPLY_BYTES (256u * 1024u * 1024u)
-/* A server asking us to wait longer than this is better reported than obeyed: the indexer
- * would look hung. */
-#define MAX_WAIT_MS 30000L
-/* How much of a server's error message goes into ours. */
-#define MAX_SERVER_MSG 200
 
 struct embed_openai {
     char *model;
     char *base_url; /* no trailing '/'; named in error messages */
-    char *endpoint; /* base_url + "/embeddings" */
-    embed_conf conf;
-    CURL *curl;
-    struct curl_slist *headers;
-    char errbuf[CURL_ERROR_SIZE];
-    sbuf reply;
-    int reply_too_big;
-    long retry_after_s; /* -1 when the last response had no usable Retry-After */
-    uint64_t rng;       /* jitter only; not security relevant */
+    size_t batch;
+    http_client *http;
 };
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc = CURLE_OK;
-
-static void curl_init_once(void) { curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
 
 /* Fills err with "embeddings server BASE_URL <what>". */
 static int server_errf(const embed_openai *o, lore_err *err, int code, const char *fmt, ...)
@@ -65,117 +39,6 @@ static int server_errf(const embed_openai *o, lore_err *err, int code, const cha
     return lore_errf(err, code, "embeddings server %s %s", o->base_url, what);
 }
 
-static size_t on_body(char *data, size_t size, size_t nmemb, void *ctx)
-{
-    embed_openai *o = ctx;
-    size_t n = size * nmemb;
-    if (o->reply.len + n > MAX_REPLY_BYTES) {
-        o->reply_too_big = 1;
-        return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
-    }
-    if (sbuf_add(&o->reply, data, n) != 0)
-        return 0;
-    return n;
-}
-
-static size_t on_header(char *data, size_t size, size_t nmemb, void *ctx)
-{
-    embed_openai *o = ctx;
-    size_t n = size * nmemb;
-    static const char name[] = "retry-after:";
-    /* A new status line starts a new response (e.g. after "100 Continue"): forget headers
-     * of the previous one. */
-    if (n >= 5 && memcmp(data, "HTTP/", 5) == 0) {
-        o->retry_after_s = -1;
-        return n;
-    }
-    if (n > sizeof name - 1 && strncasecmp(data, name, sizeof name - 1) == 0) {
-        size_t i = sizeof name - 1;
-        while (i < n && (data[i] == ' ' || data[i] == '\t'))
-            i++;
-        long v = 0;
-        size_t digits = 0;
-        while (i < n && data[i] >= '0' && data[i] <= '9' && v < 1000000) {
-            v = v * 10 + (data[i] - '0');
-            i++;
-            digits++;
-        }
-        /* Only delta-seconds; an HTTP-date is rare from API servers and the backoff covers it. */
-        o->retry_after_s = digits > 0 ? v : -1;
-    }
-    return n;
-}
-
-#define SETOPT(o, opt, val)                                                                  \
-    do {                                                                                     \
-        CURLcode cc_ = curl_easy_setopt((o)->curl, (opt), (val));                            \
-        if (cc_ != CURLE_OK)                                                                 \
-            return server_errf((o), err, LORE_ENET, "could not be configured: %s (" #opt ")", \
-                               curl_easy_strerror(cc_));                                     \
-    } while (0)
-
-static int configure_handle(embed_openai *o, lore_err *err)
-{
-    SETOPT(o, CURLOPT_URL, o->endpoint);
-    SETOPT(o, CURLOPT_HTTPHEADER, o->headers);
-    SETOPT(o, CURLOPT_POST, 1L);
-    SETOPT(o, CURLOPT_WRITEFUNCTION, on_body);
-    SETOPT(o, CURLOPT_WRITEDATA, (void *)o);
-    SETOPT(o, CURLOPT_HEADERFUNCTION, on_header);
-    SETOPT(o, CURLOPT_HEADERDATA, (void *)o);
-    SETOPT(o, CURLOPT_ERRORBUFFER, o->errbuf);
-    /* Timeouts must not use signals: the embedder may run in any thread. */
-    SETOPT(o, CURLOPT_NOSIGNAL, 1L);
-    SETOPT(o, CURLOPT_CONNECTTIMEOUT_MS, o->conf.connect_timeout_ms);
-    SETOPT(o, CURLOPT_TIMEOUT_MS, o->conf.timeout_ms);
-    SETOPT(o, CURLOPT_TCP_KEEPALIVE, 1L);
-    SETOPT(o, CURLOPT_USERAGENT, "lore-embed/0.1");
-    /* Float arrays compress well; let curl ask for whatever encodings it supports. */
-    SETOPT(o, CURLOPT_ACCEPT_ENCODING, "");
-    /* A POST body must not be resent to another host by a redirect; servers do not redirect
-     * this endpoint in practice, so a redirect is reported as an error status instead. */
-    SETOPT(o, CURLOPT_FOLLOWLOCATION, 0L);
-    return 0;
-}
-
-/* Builds the header list once per embedder. The key is read from the environment at open
- * only, so a later setenv in another thread cannot race with requests. */
-static int build_headers(embed_openai *o, const char *key_env, lore_err *err)
-{
-    static const char *const fixed[] = {
-        "Content-Type: application/json", "Accept: application/json",
-        /* Without this curl waits for "100 Continue" before sending large bodies, which
-         * some servers never send: a one second stall per batch. */
-        "Expect:"};
-    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
-        struct curl_slist *l = curl_slist_append(o->headers, fixed[i]);
-        if (l == NULL)
-            return lore_errf(err, LORE_ENOMEM, "out of memory building request headers");
-        o->headers = l;
-    }
-    const char *key = getenv(key_env);
-    if (key == NULL || key[0] == '\0')
-        return 0;
-    for (const char *p = key; *p; p++)
-        if (*p == '\r' || *p == '\n')
-            return lore_errf(err, LORE_EINVAL,
-                             "api key in environment variable %.100s contains a line break",
-                             key_env);
-    sbuf h = SBUF_INIT;
-    int rc = sbuf_adds(&h, "Authorization: Bearer ");
-    if (rc == 0)
-        rc = sbuf_adds(&h, key);
-    struct curl_slist *l = rc == 0 ? curl_slist_append(o->headers, sbuf_str(&h)) : NULL;
-    /* The key should not linger in freed heap memory longer than needed. */
-    if (h.buf != NULL)
-        memset(h.buf, 0, h.cap);
-    sbuf_free(&h);
-    if (l == NULL)
-        return lore_errf(err, LORE_ENOMEM, "out of memory building request headers");
-    o->headers = l;
-    return 0;
-}
-
 static char *dup_str(const char *s)
 {
     size_t n = strlen(s);
@@ -188,41 +51,29 @@ static char *dup_str(const char *s)
 int embed_openai_open(embedder *e, const char *model, const char *base_url,
                       const embed_conf *conf, lore_err *err)
 {
-    if (pthread_once(&curl_once, curl_init_once) != 0 || curl_init_rc != CURLE_OK)
-        return lore_errf(err, LORE_ENET, "embedder %s: curl_global_init failed: %s", e->id,
-                         curl_easy_strerror(curl_init_rc));
     embed_openai *o = calloc(1, sizeof *o);
     if (o == NULL)
         return lore_errf(err, LORE_ENOMEM, "out of memory opening embedder %s", e->id);
     e->openai = o; /* from here embed_close frees whatever was built */
-    o->conf = *conf;
-    o->conf.api_key_env = NULL; /* caller storage; not kept past open */
-    o->retry_after_s = -1;
+    o->batch = conf->batch;
     o->model = dup_str(model);
     o->base_url = dup_str(base_url);
-    sbuf ep = SBUF_INIT;
+    sbuf ep = SBUF_INIT, label = SBUF_INIT;
     if (o->model == NULL || o->base_url == NULL || sbuf_adds(&ep, base_url) != 0 ||
-        sbuf_adds(&ep, "/embeddings") != 0) {
+        sbuf_adds(&ep, "/embeddings") != 0 ||
+        sbuf_addf(&label, "embeddings server %s", base_url) != 0) {
         sbuf_free(&ep);
+        sbuf_free(&label);
         return lore_errf(err, LORE_ENOMEM, "out of memory opening embedder %s", e->id);
     }
-    o->endpoint = sbuf_detach(&ep);
-    o->curl = curl_easy_init();
-    if (o->curl == NULL)
-        return lore_errf(err, LORE_ENOMEM, "embedder %s: curl_easy_init failed", e->id);
-    int rc = build_headers(o, conf->api_key_env, err);
+    http_conf hc = {conf->connect_timeout_ms, conf->timeout_ms, conf->retries, conf->backoff_ms,
+                    "lore-embed/0.1", "application/json"};
+    int rc = http_client_new(sbuf_str(&label), sbuf_str(&ep), conf->api_key_env, &hc, &o->http,
+                             err);
+    sbuf_free(&ep);
+    sbuf_free(&label);
     if (rc != 0)
         return lore_err_wrap(err, "opening embedder %s", e->id);
-    if ((rc = configure_handle(o, err)) != 0)
-        return rc;
-
-    /* Jitter only needs to differ between processes that retry against the same server. */
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    o->rng = ((uint64_t)ts.tv_sec * 1000000007u) ^ (uint64_t)ts.tv_nsec ^
-             ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)o;
-    if (o->rng == 0)
-        o->rng = 0x9e3779b97f4a7c15u;
     return 0;
 }
 
@@ -230,150 +81,26 @@ void embed_openai_close(embed_openai *o)
 {
     if (o == NULL)
         return;
-    if (o->curl != NULL)
-        curl_easy_cleanup(o->curl);
-    curl_slist_free_all(o->headers);
-    sbuf_free(&o->reply);
+    http_client_free(o->http);
     free(o->model);
     free(o->base_url);
-    free(o->endpoint);
     free(o);
 }
 
-/* ---- retry policy ---- */
-
-static uint64_t next_rand(embed_openai *o)
-{
-    /* xorshift64* */
-    o->rng ^= o->rng >> 12;
-    o->rng ^= o->rng << 25;
-    o->rng ^= o->rng >> 27;
-    return o->rng * 0x2545f4914f6cdd1du;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
-/* Wait before retry number attempt+1: "equal jitter" exponential backoff (half fixed, half
- * random) so clients that failed together do not retry together; a Retry-After from the
- * server is a floor. */
-static long backoff_delay(embed_openai *o, int attempt)
-{
-    long base = o->conf.backoff_ms;
-    for (int i = 0; i < attempt && base < MAX_WAIT_MS; i++)
-        base *= 2;
-    if (base > MAX_WAIT_MS)
-        base = MAX_WAIT_MS;
-    long half = base / 2;
-    long d = half + (long)(next_rand(o) % (uint64_t)(half + 1));
-    if (o->retry_after_s >= 0) {
-        long ra = o->retry_after_s > MAX_WAIT_MS / 1000 ? MAX_WAIT_MS : o->retry_after_s * 1000;
-        if (ra > d)
-            d = ra;
-    }
-    return d;
-}
-
-static int transient_curl_error(CURLcode cc)
-{
-    switch (cc) {
-    case CURLE_COULDNT_CONNECT:
-    case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_OPERATION_TIMEDOUT:
-    case CURLE_SEND_ERROR:
-    case CURLE_RECV_ERROR:
-    case CURLE_GOT_NOTHING:
-    case CURLE_PARTIAL_FILE:
-        return 1;
-    default:
-        return 0;
-    }
-}
-
-static int transient_status(long status) { return status == 429 || (status >= 500 && status <= 599); }
-
-/* Writes a short, printable piece of the server's error message: OpenAI's
- * {"error": {"message": ...}}, the {"error": "..."} / {"message"} / {"detail"} variants of
- * other servers, or else the start of the raw body. */
-static void server_message(const embed_openai *o, char *out, size_t cap)
-{
-    const char *msg = NULL;
-    cJSON *root = cJSON_ParseWithLength(o->reply.buf ? o->reply.buf : "", o->reply.len);
-    if (root != NULL) {
-        const cJSON *e = cJSON_GetObjectItemCaseSensitive(root, "error");
-        const cJSON *m = NULL;
-        if (cJSON_IsObject(e))
-            m = cJSON_GetObjectItemCaseSensitive(e, "message");
-        else if (cJSON_IsString(e))
-            m = e;
-        if (!cJSON_IsString(m))
-            m = cJSON_GetObjectItemCaseSensitive(root, "message");
-        if (!cJSON_IsString(m))
-            m = cJSON_GetObjectItemCaseSensitive(root, "detail");
-        if (cJSON_IsString(m))
-            msg = m->valuestring;
-    }
-    if (msg == NULL)
-        msg = o->reply.len > 0 ? o->reply.buf : "(empty body)";
-    size_t n = 0;
-    for (const char *p = msg; *p && n + 1 < cap && n < MAX_SERVER_MSG; p++)
-        out[n++] = ((unsigned char)*p < ' ' || *p == 0x7f) ? ' ' : *p;
-    while (n > 0 && (out[n - 1] == ' ' || out[n - 1] == '.'))
-        n--;
-    out[n] = '\0';
-    cJSON_Delete(root);
-}
-
-/* POSTs body and leaves a 2xx reply in o->reply. */
+/* POSTs body and leaves a 2xx reply in http_reply(o->http). */
 static int post(embedder *e, const char *body, size_t len, lore_err *err)
 {
-    embed_openai *o = e->openai;
-    int attempts = o->conf.retries + 1;
-    for (int attempt = 0;; attempt++) {
-        sbuf_reset(&o->reply);
-        o->reply_too_big = 0;
-        o->retry_after_s = -1;
-        o->errbuf[0] = '\0';
-        SETOPT(o, CURLOPT_POSTFIELDS, body);
-        SETOPT(o, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-        e->requests++;
-        CURLcode cc = curl_easy_perform(o->curl);
-        long status = 0;
-        int transient;
-        if (cc == CURLE_OK) {
-            CURLcode ic = curl_easy_getinfo(o->curl, CURLINFO_RESPONSE_CODE, &status);
-            if (ic != CURLE_OK)
-                return server_errf(o, err, LORE_ENET, "sent a reply without a status: %s",
-                                   curl_easy_strerror(ic));
-            if (status >= 200 && status <= 299)
-                return 0;
-            transient = transient_status(status);
-        } else {
-            if (o->reply_too_big)
-                return server_errf(o, err, LORE_ENET, "sent a reply larger than %u bytes",
-                                   MAX_REPLY_BYTES);
-            transient = transient_curl_error(cc);
-        }
+    http_request rq = {body, len, NULL, NULL, 0};
+    int attempts = 0;
+    int rc = http_post(e->openai->http, &rq, &attempts, err);
+    e->requests += (unsigned long)attempts;
+    return rc;
+}
 
-        if (transient && attempt + 1 < attempts) {
-            sleep_ms(backoff_delay(o, attempt));
-            continue;
-        }
-
-        char tries[64] = "";
-        if (attempt > 0)
-            snprintf(tries, sizeof tries, " after %d attempts", attempt + 1);
-        if (cc != CURLE_OK)
-            return server_errf(o, err, LORE_ENET, "unreachable%s: %s", tries,
-                               o->errbuf[0] ? o->errbuf : curl_easy_strerror(cc));
-        char msg[MAX_SERVER_MSG + 1];
-        server_message(o, msg, sizeof msg);
-        return server_errf(o, err, LORE_ENET, "answered %ld%s: %s", status, tries, msg);
-    }
+static void server_message(const embed_openai *o, char *out, size_t cap)
+{
+    const sbuf *r = http_reply(o->http);
+    http_server_message(r->buf, r->len, out, cap);
 }
 
 /* ---- request and reply ---- */
@@ -486,7 +213,7 @@ static int check_reply(embedder *e, const cJSON *root, size_t k, const cJSON **v
     const cJSON *data = cJSON_GetObjectItemCaseSensitive(root, "data");
     if (!cJSON_IsArray(data)) {
         /* Some servers answer 200 with an {"error": ...} body; their message says why. */
-        char msg[MAX_SERVER_MSG + 1];
+        char msg[HTTP_MAX_SERVER_MSG + 1];
         server_message(o, msg, sizeof msg);
         return server_errf(o, err, LORE_ENET, "sent a reply without a \"data\" array: %s", msg);
     }
@@ -563,12 +290,13 @@ static int embed_batch(embedder *e, const char *const *btexts, const size_t *bid
     if (rc != 0)
         return rc;
 
-    cJSON *root = cJSON_ParseWithLength(o->reply.buf ? o->reply.buf : "", o->reply.len);
+    const sbuf *reply = http_reply(o->http);
+    cJSON *root = cJSON_ParseWithLength(reply->buf ? reply->buf : "", reply->len);
     if (root == NULL) {
         char head[64];
         size_t m = 0;
-        for (size_t i = 0; i < o->reply.len && m + 1 < sizeof head && m < 40; i++)
-            head[m++] = ((unsigned char)o->reply.buf[i] < ' ') ? ' ' : o->reply.buf[i];
+        for (size_t i = 0; i < reply->len && m + 1 < sizeof head && m < 40; i++)
+            head[m++] = ((unsigned char)reply->buf[i] < ' ') ? ' ' : reply->buf[i];
         head[m] = '\0';
         return server_errf(o, err, LORE_ENET, "sent a reply that is not valid JSON: \"%s\"",
                            head);
@@ -599,7 +327,7 @@ int embed_openai_texts(embedder *e, const char *const *texts, size_t n, float *o
     embed_openai *o = e->openai;
     assert((out == NULL) != (alloc_out == NULL));
     assert(out == NULL || e->dim > 0);
-    size_t batch = o->conf.batch;
+    size_t batch = o->batch;
     const char **btexts = malloc(batch * sizeof *btexts);
     size_t *bidx = malloc(batch * sizeof *bidx);
     const cJSON **vecs = malloc(batch * sizeof *vecs);

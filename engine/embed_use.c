@@ -2,9 +2,9 @@
  * (use.h), lore's default.
  *
  * Spec: "use" or "use:DIR". DIR holds model.json, its weight shards and vocab.json. Without
- * DIR: $LORE_USE_MODEL_DIR when set, else models/use-lite under the working directory, else
- * models/use-lite next to the directory of the running program (a build directory inside the
- * source tree finds the model that tools/fetch-model.sh put there).
+ * DIR, use_default_dir (use.h): $LORE_USE_MODEL_DIR, else the models/use-lite that
+ * tools/fetch-model.sh made, found from any working directory. A missing model is reported
+ * with the file's path and the fetch command.
  *
  * Identity: "use:lite-V-HASH", V this file's version of the computation (bumped whenever a
  * change alters vectors) and HASH the model's fingerprint (weights and vocabulary), so the
@@ -17,69 +17,49 @@
  * title and the rest the body; the body's tokens are split into the fewest windows of at most
  * USE_MAX_TOKENS - (title tokens) tokens, of near-equal sizes, and each window is embedded as
  * the title's tokens followed by the window's tokens (title capped at TITLE_MAX_TOKENS). A
- * text without a newline has no title: its windows are plain slices. The issue's "a chunk
- * scores as its best window" needs one vector per window, but the store keeps one vector per
- * chunk; so the chunk's vector is the L2-normalised mean of its (unit) window vectors, which
- * keeps every window's topic in the chunk's vector. Measured alternatives belong to the
- * integrator (lore eval).
+ * text without a newline has no title: its windows are plain slices. At most
+ * EMBED_MAX_WINDOWS windows are kept (the first ones). embed_use_windows returns one vector
+ * per window: the indexer stores them all and search scores a chunk as its best window (its
+ * highest cosine), so a passage deep in a long chunk is found as well as its head.
+ * embed_use_texts returns one vector per text: for a long text the L2-normalised mean of its
+ * (unit) window vectors, which keeps every window's topic; for a query (one window) it is the
+ * window's vector.
  *
  * Empty or whitespace-only texts have nothing to embed and get the all-zero vector (embed.h).
  *
  * Batching: the windows of many texts go to use_embed_ids together, which stacks their tokens
- * (no padding, so no grouping by length is needed) in passes of a few hundred tokens. */
+ * (no padding, so no grouping by length is needed) in passes of a few hundred tokens. A batch
+ * of more than MIN_SHARE_TOKENS tokens is split into equal-token shares run on one thread per
+ * core (embed_parallel); a query runs on the calling thread.
+ *
+ * Threads: the model is read-only, so embed_use_texts may run from many threads at once. */
 #include "embed_impl.h"
 #include "use.h"
 
 #include <inttypes.h>
-#include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#define USE_EMBED_VERSION 1
+/* 2: one stored vector per window (was the windows' mean). */
+#define USE_EMBED_VERSION 2
 #define TITLE_MAX_TOKENS 48
 /* Texts per call of use_embed_ids: bounds the window bookkeeping of one call. */
 #define GROUP_TEXTS 256
+/* Threads a batch is spread over (one per core, at most this), and the fewest tokens worth
+ * a thread of their own (smaller batches, a query, run on the calling thread). */
+#define MAX_THREADS 8
+#define MIN_SHARE_TOKENS 512
 
 struct embed_use {
     use_model *model;
 };
 
-static int is_dir(const char *p)
-{
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-/* The default model directory (see the file comment); heap, caller frees. */
-static char *default_dir(void)
-{
-    const char *env = getenv("LORE_USE_MODEL_DIR");
-    if (env != NULL && env[0] != '\0')
-        return strdup(env);
-    if (is_dir("models/use-lite"))
-        return strdup("models/use-lite");
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = '\0';
-        char *slash = strrchr(exe, '/');
-        if (slash != NULL) {
-            *slash = '\0';
-            char cand[PATH_MAX + 32];
-            snprintf(cand, sizeof cand, "%s/../models/use-lite", exe);
-            if (is_dir(cand))
-                return strdup(cand);
-        }
-    }
-    return strdup("models/use-lite");
-}
-
 int embed_use_open(embedder *e, const char *dir, lore_err *err)
 {
-    char *d = (dir != NULL && dir[0] != '\0') ? strdup(dir) : default_dir();
+    char *d = (dir != NULL && dir[0] != '\0') ? strdup(dir) : use_default_dir();
     if (d == NULL)
         return lore_errf(err, LORE_ENOMEM, "out of memory opening embedder \"use\"");
     embed_use *u = calloc(1, sizeof *u);
@@ -107,6 +87,9 @@ int embed_use_open(embedder *e, const char *dir, lore_err *err)
     }
     e->use = u;
     e->dim = USE_DIM;
+    /* Batches are spread over threads of our own (embed_parallel), each running its sgemms
+     * on the calling thread: OpenBLAS's own threads would oversubscribe the cores. */
+    use_set_blas_threads(1);
     return 0;
 }
 
@@ -245,12 +228,15 @@ static int text_windows(const spm *tok, const char *t, size_t ti, ivec *pool, wv
     if (rc != 0)
         return rc;
 
-    /* The fewest windows of at most `room` body tokens, of near-equal sizes. */
+    /* The fewest windows of at most `room` body tokens, of near-equal sizes; past
+     * EMBED_MAX_WINDOWS the rest of the text is dropped (embed.h). */
     size_t room = USE_MAX_TOKENS - tlen;
     size_t nwin = (bn + room - 1) / room;
     if (nwin == 0)
         nwin = 1;
     size_t size = (bn + nwin - 1) / nwin;
+    if (nwin > EMBED_MAX_WINDOWS)
+        nwin = EMBED_MAX_WINDOWS;
     /* Each window is written after the body as title ids then its slice, contiguous. */
     if (ivec_reserve(pool, pool->n + nwin * (tlen + size)) != 0)
         return lore_errf(err, LORE_ENOMEM, "use: out of memory tokenizing");
@@ -269,9 +255,84 @@ static int text_windows(const spm *tok, const char *t, size_t ti, ivec *pool, wv
     return 0;
 }
 
-/* Embeds texts[0..n) (n <= GROUP_TEXTS) into out. */
+typedef struct share {
+    const use_model *m;
+    const int *const *ids;
+    const size_t *lens;
+    size_t n;
+    float *out;
+    int rc;
+    lore_err err;
+} share;
+
+static void *share_run(void *arg)
+{
+    share *s = arg;
+    s->rc = use_embed_ids(s->m, s->ids, s->lens, s->n, s->out, &s->err);
+    return NULL;
+}
+
+/* use_embed_ids over n windows, cut into contiguous shares of about equal token counts run
+ * on up to one thread per core (the calling thread takes the last share). OpenBLAS runs on
+ * 1 thread meanwhile (see embed_use_open): measured on 2 shared cores, 2 such threads embed
+ * 2.1x faster than 1, while 1 thread whose sgemms OpenBLAS spreads over 2 is slower than 1
+ * thread alone as soon as other processes use the cores. */
+static int embed_parallel(const use_model *m, const int *const *ids, const size_t *lens,
+                          size_t n, float *out, lore_err *err)
+{
+    size_t tokens = 0;
+    for (size_t i = 0; i < n; i++)
+        tokens += lens[i] < USE_MAX_TOKENS ? lens[i] : USE_MAX_TOKENS;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t nt = cores > 1 ? (size_t)cores : 1;
+    if (nt > MAX_THREADS)
+        nt = MAX_THREADS;
+    if (nt > tokens / MIN_SHARE_TOKENS)
+        nt = tokens / MIN_SHARE_TOKENS;
+    if (nt > n)
+        nt = n;
+    if (nt <= 1)
+        return use_embed_ids(m, ids, lens, n, out, err);
+    share sh[MAX_THREADS];
+    pthread_t th[MAX_THREADS];
+    int started[MAX_THREADS] = {0};
+    size_t from = 0, acc = 0;
+    for (size_t t = 0; t < nt; t++) {
+        size_t to = from;
+        size_t goal = tokens * (t + 1) / nt;
+        while (to < n && (acc < goal || to == from)) {
+            acc += lens[to] < USE_MAX_TOKENS ? lens[to] : USE_MAX_TOKENS;
+            to++;
+        }
+        if (t + 1 == nt)
+            to = n;
+        sh[t] = (share){m, ids + from, lens + from, to - from, out + from * USE_DIM, 0, {0}};
+        from = to;
+    }
+    for (size_t t = 0; t + 1 < nt; t++)
+        started[t] = pthread_create(&th[t], NULL, share_run, &sh[t]) == 0;
+    share_run(&sh[nt - 1]);
+    for (size_t t = 0; t + 1 < nt; t++) {
+        if (started[t])
+            pthread_join(th[t], NULL);
+        else
+            share_run(&sh[t]); /* no thread to be had: this one does the share */
+    }
+    for (size_t t = 0; t < nt; t++)
+        if (sh[t].rc != 0) {
+            if (err != NULL)
+                *err = sh[t].err;
+            return sh[t].rc;
+        }
+    return 0;
+}
+
+/* Embeds texts[0..n) (n <= GROUP_TEXTS). With wout NULL, out gets one vector per text, the
+ * normalised mean of its windows. Otherwise *wout is set to a new buffer (caller frees) of
+ * the windows' vectors, text by text, and nwin[i] to text i's count (a blank text has one
+ * zero window); out is unused then. */
 static int embed_group(const use_model *m, const char *const *texts, size_t n, float *out,
-                       lore_err *err)
+                       float **wout, size_t *nwin, lore_err *err)
 {
     ivec pool = {NULL, 0, 0};
     wvec wins = {NULL, 0, 0};
@@ -284,7 +345,8 @@ static int embed_group(const use_model *m, const char *const *texts, size_t n, f
         if (rc == LORE_ENOMEM && err != NULL && err->code != LORE_ENOMEM)
             rc = lore_errf(err, LORE_ENOMEM, "use: out of memory tokenizing");
     }
-    memset(out, 0, n * USE_DIM * sizeof(float));
+    if (wout == NULL)
+        memset(out, 0, n * USE_DIM * sizeof(float));
     if (rc == 0 && wins.n > 0) {
         ids = malloc(wins.n * sizeof *ids);
         lens = malloc(wins.n * sizeof *lens);
@@ -297,9 +359,35 @@ static int embed_group(const use_model *m, const char *const *texts, size_t n, f
             ids[w] = pool.v + wins.v[w].off;
             lens[w] = wins.v[w].len;
         }
-        rc = use_embed_ids(m, ids, lens, wins.n, wv, err);
+        rc = embed_parallel(m, ids, lens, wins.n, wv, err);
     }
-    if (rc == 0) {
+    if (rc == 0 && wout != NULL) {
+        /* Windows come text by text (text_windows runs in order); blank texts have none. */
+        size_t total = 0;
+        for (size_t i = 0; i < n; i++)
+            nwin[i] = 0;
+        for (size_t w = 0; w < wins.n; w++)
+            nwin[wins.v[w].text]++;
+        for (size_t i = 0; i < n; i++)
+            total += nwin[i] ? nwin[i] : 1;
+        float *o = calloc(total * USE_DIM, sizeof *o);
+        if (o == NULL) {
+            rc = lore_errf(err, LORE_ENOMEM, "use: out of memory embedding %zu texts", n);
+        } else {
+            size_t at = 0, w = 0;
+            for (size_t i = 0; i < n; i++) {
+                if (nwin[i] == 0) {
+                    nwin[i] = 1;
+                    at++;
+                    continue;
+                }
+                memcpy(o + at * USE_DIM, wv + w * USE_DIM, nwin[i] * USE_DIM * sizeof(float));
+                at += nwin[i];
+                w += nwin[i];
+            }
+            *wout = o;
+        }
+    } else if (rc == 0) {
         /* Sum each text's window vectors, then normalise (a single window stays as is). */
         for (size_t w = 0; w < wins.n; w++) {
             float *o = out + wins.v[w].text * USE_DIM;
@@ -323,9 +411,48 @@ int embed_use_texts(embedder *e, const char *const *texts, size_t n, float *out,
     const use_model *m = e->use->model;
     for (size_t i = 0; i < n; i += GROUP_TEXTS) {
         size_t k = n - i < GROUP_TEXTS ? n - i : GROUP_TEXTS;
-        int rc = embed_group(m, texts + i, k, out + i * USE_DIM, err);
+        int rc = embed_group(m, texts + i, k, out + i * USE_DIM, NULL, NULL, err);
         if (rc != 0)
             return rc;
     }
+    return 0;
+}
+
+int embed_use_windows(embedder *e, const char *const *texts, size_t n, float **vecs,
+                      size_t *nwin, lore_err *err)
+{
+    const use_model *m = e->use->model;
+    float *all = NULL;
+    size_t have = 0; /* windows in `all` */
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i += GROUP_TEXTS) {
+        size_t k = n - i < GROUP_TEXTS ? n - i : GROUP_TEXTS;
+        float *g = NULL;
+        if ((rc = embed_group(m, texts + i, k, NULL, &g, nwin + i, err)) != 0)
+            break;
+        size_t gw = 0;
+        for (size_t j = 0; j < k; j++)
+            gw += nwin[i + j];
+        if (all == NULL) {
+            all = g;
+        } else {
+            float *grown = realloc(all, (have + gw) * USE_DIM * sizeof *grown);
+            if (grown == NULL) {
+                free(g);
+                rc = lore_errf(err, LORE_ENOMEM, "use: out of memory embedding %zu texts", n);
+                break;
+            }
+            all = grown;
+            memcpy(all + have * USE_DIM, g, gw * USE_DIM * sizeof *all);
+            free(g);
+        }
+        have += gw;
+    }
+    if (rc != 0) {
+        free(all);
+        memset(nwin, 0, n * sizeof *nwin);
+        return rc;
+    }
+    *vecs = all;
     return 0;
 }

@@ -1,5 +1,6 @@
 #include "search.h"
 
+#include "rerank_xenc.h"
 #include "sbuf.h"
 #include "text.h"
 
@@ -32,6 +33,10 @@ struct searcher {
     uint64_t n_gen;     /* generation at which n_rows was counted */
     int64_t n_rows;
     int n_valid;
+    rerank_ctx *rr;
+    rerank_profile coll_profile; /* the collection's profile.json, when has_coll_profile */
+    int has_coll_profile;
+    char *profile_warning;
 };
 
 /* A candidate from either retriever, before and after fusion. */
@@ -40,6 +45,15 @@ typedef struct cand {
     double bm25, dense, fused;
     int bm25_rank, dense_rank;
 } cand;
+
+/* A fused candidate of the reranked head, with its chunk. */
+typedef struct head_item {
+    const cand *c;
+    int fused_rank;
+    store_chunk_info info;
+    double score;
+    int article; /* equal for chunks of one article */
+} head_item;
 
 static double now_ms(void)
 {
@@ -62,6 +76,14 @@ void search_options_default(search_options *o)
     o->bm25_budget = 20000;
     o->per_article = 1;
     o->snippets = 1;
+    o->rerank_k = 40;
+    o->threshold = 0.85;
+    o->profile = NULL;
+}
+
+const char *search_decision_name(search_decision d)
+{
+    return d == SEARCH_ANSWER ? "answer" : "refuse";
 }
 
 int search_mode_parse(const char *s, search_mode *out, lore_err *err)
@@ -83,6 +105,33 @@ const char *search_mode_name(search_mode m)
     return m == SEARCH_BM25 ? "bm25" : m == SEARCH_VECTOR ? "vector" : "hybrid";
 }
 
+static int load_coll_profile(searcher *s, lore_err *err)
+{
+    const char *dir = store_dir(coll_store(s->c));
+    size_t n = strlen(dir) + sizeof "/profile.json";
+    char *path = malloc(n);
+    if (path == NULL)
+        return lore_errf(err, LORE_ENOMEM, "out of memory creating a searcher");
+    snprintf(path, n, "%s/profile.json", dir);
+    lore_err e = {0};
+    int rc = rerank_profile_load(path, &s->coll_profile, &e);
+    free(path);
+    if (rc == 0) {
+        s->has_coll_profile = 1;
+    } else if (rc != LORE_ENOTFOUND) {
+        size_t m = strlen(e.msg) + 64;
+        if ((s->profile_warning = malloc(m)) == NULL)
+            return lore_errf(err, LORE_ENOMEM, "out of memory creating a searcher");
+        snprintf(s->profile_warning, m, "%s; using the default profile", e.msg);
+    }
+    return 0;
+}
+
+const char *searcher_profile_warning(const searcher *s)
+{
+    return s->profile_warning;
+}
+
 int searcher_new(coll *c, searcher **out, lore_err *err)
 {
     *out = NULL;
@@ -94,7 +143,10 @@ int searcher_new(coll *c, searcher **out, lore_err *err)
     int rc = store_meta_get(coll_store(c), "locale", &s->locale, NULL);
     if (rc != 0 && rc != LORE_ENOTFOUND)
         goto fail_db;
-    if ((rc = text_analyzer_new(s->locale ? s->locale : "en", &s->an, err)) != 0)
+    if ((rc = text_analyzer_new(s->locale ? s->locale : "en", &s->an, err)) != 0 ||
+        (rc = rerank_ctx_new(&s->rr, err)) != 0)
+        goto fail;
+    if ((rc = load_coll_profile(s, err)) != 0)
         goto fail;
     if (sqlite3_prepare_v3(db, "SELECT doc FROM chunks_vocab WHERE term = ?1", -1,
                            SQLITE_PREPARE_PERSISTENT, &s->df_stmt, NULL) != SQLITE_OK ||
@@ -120,6 +172,8 @@ void searcher_free(searcher *s)
     sqlite3_finalize(s->df_stmt);
     sqlite3_finalize(s->snippet_stmt);
     text_analyzer_free(s->an);
+    rerank_ctx_free(s->rr);
+    free(s->profile_warning);
     free(s->locale);
     free(s);
 }
@@ -307,6 +361,42 @@ done:
     return rc;
 }
 
+/* Window hits asked of the vector index per wanted chunk: a chunk has one vector per window
+ * (coll.h), and its weaker windows take up hits. Asked again, doubled, while too few chunks
+ * come out of what the index holds. */
+#define WINDOW_HITS_PER_CHUNK 4
+
+static int by_chunk_then_hit(const void *a, const void *b)
+{
+    const cand *x = a, *y = b;
+    if (x->id != y->id)
+        return (x->id > y->id) - (x->id < y->id);
+    return (x->dense_rank > y->dense_rank) - (x->dense_rank < y->dense_rank);
+}
+
+static int by_hit(const void *a, const void *b)
+{
+    const cand *x = a, *y = b;
+    return (x->dense_rank > y->dense_rank) - (x->dense_rank < y->dense_rank);
+}
+
+/* Collapses window hits (best first) into chunks scored by their best window, best first:
+ * c[0..found) in, c[0..*n) out. */
+static void collapse_windows(cand *c, size_t found, size_t *n)
+{
+    for (size_t i = 0; i < found; i++) {
+        c[i].id = coll_window_chunk(c[i].id);
+        c[i].dense_rank = (int)i;
+    }
+    qsort(c, found, sizeof *c, by_chunk_then_hit);
+    size_t m = 0;
+    for (size_t i = 0; i < found; i++)
+        if (m == 0 || c[m - 1].id != c[i].id)
+            c[m++] = c[i];
+    qsort(c, m, sizeof *c, by_hit);
+    *n = m;
+}
+
 static int run_vector(searcher *s, const char *question, const search_options *o, cand **out,
                       size_t *n, double *ms_embed, double *ms_vector, lore_err *err)
 {
@@ -330,22 +420,42 @@ static int run_vector(searcher *s, const char *question, const search_options *o
     }
     double t1 = now_ms();
     size_t k = o->candidates ? o->candidates : 1;
-    int64_t *ids = malloc(k * sizeof *ids);
-    float *scores = malloc(k * sizeof *scores);
-    cand *c = calloc(k, sizeof *c);
-    if (ids == NULL || scores == NULL || c == NULL) {
-        rc = lore_errf(err, LORE_ENOMEM, "out of memory running a query");
-        goto done;
+    size_t count = vindex_count(vi);
+    size_t want = k * WINDOW_HITS_PER_CHUNK;
+    int64_t *ids = NULL;
+    float *scores = NULL;
+    cand *c = NULL;
+    size_t chunks = 0;
+    for (;;) {
+        if (want > count)
+            want = count;
+        free(ids);
+        free(scores);
+        free(c);
+        ids = malloc(want * sizeof *ids);
+        scores = malloc(want * sizeof *scores);
+        c = calloc(want, sizeof *c);
+        if (ids == NULL || scores == NULL || c == NULL) {
+            rc = lore_errf(err, LORE_ENOMEM, "out of memory running a query");
+            goto done;
+        }
+        size_t found = 0;
+        if ((rc = vindex_search(vi, qv, want, ids, scores, &found, err)) != 0)
+            goto done;
+        for (size_t i = 0; i < found; i++) {
+            c[i].id = ids[i];
+            c[i].dense = scores[i];
+        }
+        collapse_windows(c, found, &chunks);
+        if (chunks >= k || found < want || want == count)
+            break;
+        want *= 2;
     }
-    size_t found = 0;
-    if ((rc = vindex_search(vi, qv, k, ids, scores, &found, err)) != 0)
-        goto done;
-    for (size_t i = 0; i < found; i++) {
-        c[i].id = ids[i];
-        c[i].dense = scores[i];
+    if (chunks > k)
+        chunks = k;
+    for (size_t i = 0; i < chunks; i++)
         c[i].dense_rank = (int)i + 1;
-    }
-    *n = found;
+    *n = chunks;
     *out = c;
     c = NULL;
 done:
@@ -501,22 +611,63 @@ static char *make_snippet(searcher *s, const char *match, const cand *c, const c
     return lead_snippet(body);
 }
 
-static int fetch_hits(searcher *s, const cand *c, size_t n, const term_list *tl,
-                      const search_options *o, search_results *r, lore_err *err)
+/* Appends a hit for the chunk unless its article already has one (per_article). Takes the
+ * strings of *info. */
+static int add_hit(searcher *s, search_results *r, const search_options *o, const cand *c,
+                   double score, store_chunk_info *info, const char *match, lore_err *err)
+{
+    for (size_t j = 0; o->per_article && j < r->n; j++)
+        if (strcmp(r->hits[j].article_id, info->article_ext_id) == 0)
+            return 0;
+    search_hit *h = &r->hits[r->n++];
+    h->chunk_id = c->id;
+    h->bm25 = c->bm25;
+    h->bm25_rank = c->bm25_rank;
+    h->dense = c->dense;
+    h->dense_rank = c->dense_rank;
+    h->fused = c->fused;
+    h->rerank = score;
+    h->article_id = info->article_ext_id;
+    h->title = info->title;
+    h->url = info->url;
+    h->heading = info->heading;
+    info->article_ext_id = info->title = info->url = info->heading = NULL;
+    h->snippet = o->snippets ? make_snippet(s, match, c, info->body, info->locale)
+                             : dup_or_empty("");
+    if (h->snippet == NULL)
+        return lore_errf(err, LORE_ENOMEM, "out of memory making a snippet");
+    tidy_snippet(h->snippet);
+    return 0;
+}
+
+static int build_match(const term_list *tl, sbuf *match)
+{
+    int rc = 0;
+    for (size_t i = 0; i < tl->n && rc == 0; i++)
+        rc = (i ? sbuf_adds(match, " OR ") : 0) | add_phrase(match, tl->t[i].text);
+    return rc;
+}
+
+/* Fills the hits: the reranked head first, then the rest of the fused list (from index
+ * `tail`) in fused order, scored below every reranked hit. */
+static int fetch_hits(searcher *s, head_item *head, size_t nhead, const cand *c, size_t n,
+                      size_t tail, const term_list *tl, const search_options *o,
+                      search_results *r, lore_err *err)
 {
     size_t want = o->k ? o->k : 10;
     r->hits = calloc(want, sizeof *r->hits);
-    if (r->hits == NULL)
-        return lore_errf(err, LORE_ENOMEM, "out of memory collecting results");
     sbuf match = SBUF_INIT;
-    int rc = 0;
-    for (size_t i = 0; i < tl->n && rc == 0; i++)
-        rc = (i ? sbuf_adds(&match, " OR ") : 0) | add_phrase(&match, tl->t[i].text);
-    if (rc != 0) {
+    if (r->hits == NULL || build_match(tl, &match) != 0) {
         sbuf_free(&match);
         return lore_errf(err, LORE_ENOMEM, "out of memory collecting results");
     }
-    for (size_t i = 0; i < n && r->n < want; i++) {
+    int rc = 0;
+    double low = 0.0;
+    for (size_t i = 0; i < nhead && r->n < want && rc == 0; i++) {
+        rc = add_hit(s, r, o, head[i].c, head[i].score, &head[i].info, sbuf_str(&match), err);
+        low = i == 0 || head[i].score < low ? head[i].score : low;
+    }
+    for (size_t i = tail; i < n && r->n < want && rc == 0; i++) {
         store_chunk_info info;
         rc = store_chunk_get(coll_store(s->c), c[i].id, &info, err);
         if (rc == LORE_ENOTFOUND) {
@@ -525,36 +676,177 @@ static int fetch_hits(searcher *s, const cand *c, size_t n, const term_list *tl,
         }
         if (rc != 0)
             break;
-        int dup = 0;
-        for (size_t j = 0; o->per_article && j < r->n && !dup; j++)
-            dup = strcmp(r->hits[j].article_id, info.article_ext_id) == 0;
-        if (!dup) {
-            search_hit *h = &r->hits[r->n];
-            h->chunk_id = c[i].id;
-            h->bm25 = c[i].bm25;
-            h->bm25_rank = c[i].bm25_rank;
-            h->dense = c[i].dense;
-            h->dense_rank = c[i].dense_rank;
-            h->fused = c[i].fused;
-            h->article_id = info.article_ext_id;
-            h->title = info.title;
-            h->url = info.url;
-            h->heading = info.heading;
-            info.article_ext_id = info.title = info.url = info.heading = NULL;
-            h->snippet = o->snippets ? make_snippet(s, sbuf_str(&match), &c[i], info.body, info.locale)
-                                     : dup_or_empty("");
-            if (h->snippet)
-                tidy_snippet(h->snippet);
-            r->n++;
-            if (h->snippet == NULL) {
-                rc = lore_errf(err, LORE_ENOMEM, "out of memory making a snippet");
-                store_chunk_info_free(&info);
-                break;
-            }
-        }
+        /* Below the head, still in fused order (fused scores lie in 0..1 or below). */
+        double score = low - 1.0 - (double)(i - tail) * 1e-6;
+        rc = add_hit(s, r, o, &c[i], score, &info, sbuf_str(&match), err);
         store_chunk_info_free(&info);
     }
     sbuf_free(&match);
+    return rc;
+}
+
+static int by_score(const void *a, const void *b)
+{
+    const head_item *x = a, *y = b;
+    if (x->score != y->score)
+        return x->score < y->score ? 1 : -1;
+    return (x->fused_rank > y->fused_rank) - (x->fused_rank < y->fused_rank);
+}
+
+/* Scores the head with the cross-encoder ("heading\n\nbody" per chunk, as embedded). */
+static int cross_encode(struct rerank_xenc *x, const char *question, const head_item *head,
+                        rerank_cand *k, size_t n)
+{
+    char **docs = calloc(n, sizeof *docs);
+    double *sc = malloc(n * sizeof *sc);
+    int rc = docs && sc ? 0 : LORE_ENOMEM;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        size_t len = strlen(head[i].info.heading) + strlen(head[i].info.body) + 3;
+        if ((docs[i] = malloc(len)) == NULL)
+            rc = LORE_ENOMEM;
+        else
+            snprintf(docs[i], len, "%s\n\n%s", head[i].info.heading, head[i].info.body);
+    }
+    if (rc == 0)
+        rc = rerank_xenc_score(x, question, (const char *const *)docs, n, sc, NULL);
+    for (size_t i = 0; i < n; i++) {
+        k[i].has_xenc = rc == 0;
+        k[i].xenc = rc == 0 ? sc[i] : 0.0;
+        if (docs)
+            free(docs[i]);
+    }
+    free(docs);
+    free(sc);
+    return rc;
+}
+
+/* Reads the head's chunks, computes features and scores, reorders the head (when rerank_k is
+ * not 0), and sets the confidence and decision. */
+static int rerank_head(searcher *s, const char *question, const char *locale,
+                       const term_list *tl, const cand *fused, size_t nfused,
+                       const search_options *o, head_item **head_out, size_t *nhead_out,
+                       size_t *tail, search_results *out, lore_err *err)
+{
+    const rerank_profile *p = o->profile ? o->profile
+                              : s->has_coll_profile ? &s->coll_profile
+                                                    : rerank_profile_default();
+    size_t want = o->rerank_k ? o->rerank_k : p->rerank_k;
+    *tail = want < nfused ? want : nfused;
+    head_item *head = calloc(*tail + 1, sizeof *head);
+    double *feat = malloc((*tail + 1) * RERANK_NFEAT * sizeof *feat);
+    rerank_cand *rc_in = calloc(*tail + 1, sizeof *rc_in);
+    rerank_term terms[MAX_QUERY_TERMS];
+    int rc = 0;
+    size_t nh = 0;
+    *head_out = head;
+    if (head == NULL || feat == NULL || rc_in == NULL) {
+        rc = lore_errf(err, LORE_ENOMEM, "out of memory reranking");
+        goto done;
+    }
+    for (size_t i = 0; i < *tail; i++) {
+        head_item *h = &head[nh];
+        rc = store_chunk_get(coll_store(s->c), fused[i].id, &h->info, err);
+        if (rc == LORE_ENOTFOUND) {
+            rc = 0;
+            continue;
+        }
+        if (rc != 0)
+            goto done;
+        h->c = &fused[i];
+        h->fused_rank = (int)i + 1;
+        h->article = (int)nh;
+        for (size_t j = 0; j < nh; j++) {
+            if (strcmp(head[j].info.article_ext_id, h->info.article_ext_id) == 0) {
+                h->article = head[j].article;
+                break;
+            }
+        }
+        rerank_cand *k = &rc_in[nh];
+        k->bm25 = fused[i].bm25;
+        k->dense = fused[i].dense;
+        k->fused = fused[i].fused;
+        k->bm25_rank = fused[i].bm25_rank;
+        k->dense_rank = fused[i].dense_rank;
+        k->fused_rank = h->fused_rank;
+        k->title = h->info.title;
+        k->heading = h->info.heading;
+        k->body = h->info.body;
+        k->ordinal = h->info.ordinal;
+        k->article = h->article;
+        *nhead_out = ++nh;
+    }
+    for (size_t i = 0; i < tl->n; i++) {
+        terms[i].text = tl->t[i].text;
+        terms[i].idf = tl->t[i].idf;
+    }
+    out->nterms = tl->n;
+    int xenc_down = 0;
+    if (o->cross_encoder && nh > 0)
+        xenc_down = cross_encode(o->cross_encoder, question, head, rc_in, nh) != 0;
+    if ((rc = rerank_features(s->rr, question, locale, terms, tl->n, rc_in, nh, feat, err)) != 0)
+        goto done;
+    for (size_t i = 0; i < nh; i++)
+        head[i].score = rerank_score(p, feat + i * RERANK_NFEAT);
+    int *row = malloc((nh + 1) * sizeof *row);
+    double *sc = malloc((nh + 1) * sizeof *sc);
+    int *art = malloc((nh + 1) * sizeof *art);
+    if (row == NULL || sc == NULL || art == NULL) {
+        free(row);
+        free(sc);
+        free(art);
+        rc = lore_errf(err, LORE_ENOMEM, "out of memory reranking");
+        goto done;
+    }
+    /* Features stay in their rows through the sort: the item's chunk_id field carries its
+     * row meanwhile, and is restored below. */
+    for (size_t i = 0; i < nh; i++)
+        head[i].info.chunk_id = (int64_t)i;
+    if (o->rerank_k)
+        qsort(head, nh, sizeof *head, by_score);
+    for (size_t i = 0; i < nh; i++) {
+        row[i] = (int)head[i].info.chunk_id;
+        head[i].info.chunk_id = head[i].c->id;
+        sc[i] = head[i].score;
+        art[i] = head[i].article;
+    }
+    double cf[RERANK_NCONF];
+    rerank_conf_features(sc, nh ? feat + (size_t)row[0] * RERANK_NFEAT : feat, art, nh, tl->n,
+                         cf);
+    out->threshold = o->threshold;
+    if (nh == 0) {
+        out->confidence = 0.0;
+        out->decision = SEARCH_REFUSE;
+        out->reason = SEARCH_REASON_NO_MATCH;
+    } else {
+        out->confidence = rerank_confidence(p, cf);
+        out->decision = out->confidence >= o->threshold ? SEARCH_ANSWER : SEARCH_REFUSE;
+        out->reason = out->decision == SEARCH_ANSWER ? NULL : SEARCH_REASON_LOW_CONFIDENCE;
+        if (xenc_down) {
+            out->decision = SEARCH_REFUSE;
+            out->reason = SEARCH_REASON_RERANKER_DOWN;
+        }
+    }
+    if (o->keep_candidates && nh > 0) {
+        out->cands = calloc(nh, sizeof *out->cands);
+        if (out->cands == NULL)
+            rc = lore_errf(err, LORE_ENOMEM, "out of memory reranking");
+        for (size_t i = 0; rc == 0 && i < nh; i++) {
+            search_cand *x = &out->cands[i];
+            x->chunk_id = head[i].c->id;
+            x->fused_rank = head[i].fused_rank;
+            x->rerank = head[i].score;
+            memcpy(x->feat, feat + (size_t)row[i] * RERANK_NFEAT, sizeof x->feat);
+            out->ncands++;
+            if ((x->article_id = strdup(head[i].info.article_ext_id)) == NULL)
+                rc = lore_errf(err, LORE_ENOMEM, "out of memory reranking");
+        }
+    }
+    free(row);
+    free(sc);
+    free(art);
+done:
+    free(feat);
+    free(rc_in);
     return rc;
 }
 
@@ -585,7 +877,8 @@ int search_run(searcher *s, const char *question, const search_options *o, searc
     double t1 = now_ms();
     out->ms_analyze = t1 - t0;
     cand *lex = NULL, *den = NULL, *fused = NULL;
-    size_t nlex = 0, nden = 0, nfused = 0;
+    size_t nlex = 0, nden = 0, nfused = 0, nhead = 0, tail = 0;
+    head_item *head = NULL;
     if (o->mode != SEARCH_VECTOR &&
         (rc = run_bm25(s, &tl, o, &lex, &nlex, &out->bm25_rows_scored_bound, err)) != 0)
         goto done;
@@ -601,9 +894,17 @@ int search_run(searcher *s, const char *question, const search_options *o, searc
     }
     double t4 = now_ms();
     out->ms_fuse = t4 - t3;
-    rc = fetch_hits(s, fused, nfused, &tl, o, out, err);
-    out->ms_fetch = now_ms() - t4;
+    if ((rc = rerank_head(s, question, locale, &tl, fused, nfused, o, &head, &nhead, &tail, out,
+                          err)) != 0)
+        goto done;
+    double t5 = now_ms();
+    out->ms_rerank = t5 - t4;
+    rc = fetch_hits(s, head, nhead, fused, nfused, tail, &tl, o, out, err);
+    out->ms_fetch = now_ms() - t5;
 done:
+    for (size_t i = 0; head && i < nhead; i++)
+        store_chunk_info_free(&head[i].info);
+    free(head);
     free(lex);
     free(den);
     free(fused);
@@ -625,4 +926,9 @@ void search_results_free(search_results *r)
     free(r->hits);
     r->hits = NULL;
     r->n = 0;
+    for (size_t i = 0; r->cands && i < r->ncands; i++)
+        free(r->cands[i].article_id);
+    free(r->cands);
+    r->cands = NULL;
+    r->ncands = 0;
 }

@@ -37,7 +37,7 @@ static const char *const STMT_SQL[ST_COUNT] = {
                      "VALUES (?1, ?2, ?3, ?4, ?5)",
     [ST_VEC_PUT] = "INSERT OR REPLACE INTO vectors(chunk_id, fingerprint, vec) "
                    "VALUES (?1, ?2, ?3)",
-    [ST_VEC_BY_FP] = "SELECT vec FROM vectors WHERE fingerprint = ?1 LIMIT 1",
+    [ST_VEC_BY_FP] = "SELECT vec, chunk_id FROM vectors WHERE fingerprint = ?1 LIMIT 1",
     [ST_CHUNK_GET] = "SELECT a.ext_id, a.title, a.url, c.heading, c.body, a.locale, c.ordinal "
                      "FROM chunks c JOIN articles a ON a.id = c.article_id WHERE c.id = ?1",
 };
@@ -459,43 +459,144 @@ int store_article_delete(store *s, int64_t article_id, int64_t **ids, size_t *n,
     return step_done(s, st, err, "deleting an article");
 }
 
+/* The stored vectors' dimension: meta "embed_dim", written with the first vector; a store
+ * from before window vectors lacks it but holds one vector per chunk, so its blobs' length
+ * tells. 0 when nothing says (no vectors). */
+static int vector_dim(store *s, int *dim, lore_err *err)
+{
+    char *v = NULL;
+    lore_err merr = {0};
+    int rc = store_meta_get(s, "embed_dim", &v, &merr);
+    if (rc != 0 && rc != LORE_ENOTFOUND) {
+        if (err != NULL)
+            *err = merr;
+        return rc;
+    }
+    if (rc == 0) {
+        char *end;
+        long d = strtol(v, &end, 10);
+        if (*end != '\0' || d <= 0 || d > 1000000)
+            rc = lore_errf(err, LORE_EDB, "%s/lore.db: meta embed_dim is \"%.40s\", not a "
+                           "dimension", s->dir, v);
+        else
+            *dim = (int)d;
+        free(v);
+        return rc;
+    }
+    int64_t legacy = 0;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "SELECT coalesce(max(length(vec)) / 4, 0) FROM vectors", -1,
+                           &st, NULL) != SQLITE_OK)
+        return db_error(s, err, "reading the vector dimension");
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW)
+        legacy = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if (step != SQLITE_ROW)
+        return db_error(s, err, "reading the vector dimension");
+    *dim = (int)legacy;
+    return 0;
+}
+
+/* The number of windows a blob of `bytes` holds at dimension dim, or LORE_EDB. */
+static int blob_windows(store *s, int64_t chunk_id, int bytes, int dim, size_t *nwin,
+                        lore_err *err)
+{
+    size_t one = (size_t)dim * sizeof(float);
+    if (bytes <= 0 || dim <= 0 || (size_t)bytes % one != 0)
+        return lore_errf(err, LORE_EDB,
+                         "%s/lore.db: the vector blob of chunk %lld has %d bytes, not a "
+                         "multiple of %zu (dimension %d): the database is damaged; re-index "
+                         "into a new collection",
+                         s->dir, (long long)chunk_id, bytes, one, dim);
+    *nwin = (size_t)bytes / one;
+    return 0;
+}
+
 int store_chunk_put(store *s, int64_t article_id, int ordinal, const char *heading,
                     const char *body, uint64_t fingerprint, const float *vec, int dim,
                     int64_t *chunk_id, lore_err *err)
 {
+    return store_chunk_put_windows(s, article_id, ordinal, heading, body, fingerprint, vec,
+                                   vec ? 1 : 0, dim, chunk_id, err);
+}
+
+int store_chunk_put_windows(store *s, int64_t article_id, int ordinal, const char *heading,
+                            const char *body, uint64_t fingerprint, const float *vecs,
+                            size_t nwin, int dim, int64_t *chunk_id, lore_err *err)
+{
+    int rc;
+    int have_vecs = vecs != NULL && nwin > 0 && dim > 0;
+    if (have_vecs) {
+        /* Check before writing anything: a blob is only readable at the store's dimension. */
+        if ((size_t)dim * nwin > (size_t)INT_MAX / sizeof(float))
+            return lore_errf(err, LORE_EINVAL, "%s/lore.db: %zu vectors of dimension %d are "
+                             "too large for one chunk", s->dir, nwin, dim);
+        int have = 0;
+        if ((rc = vector_dim(s, &have, err)) != 0)
+            return rc;
+        if (have != 0 && have != dim)
+            return lore_errf(err, LORE_EINVAL, "cannot store a vector of dimension %d in "
+                             "%s/lore.db: its vectors have dimension %d", dim, s->dir, have);
+    }
     sqlite3_stmt *st = s->st[ST_CHUNK_PUT];
     sqlite3_bind_int64(st, 1, article_id);
     sqlite3_bind_int(st, 2, ordinal);
     sqlite3_bind_text(st, 3, heading, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, body, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 5, (sqlite3_int64)fingerprint);
-    int rc = step_done(s, st, err, "writing a chunk");
+    rc = step_done(s, st, err, "writing a chunk");
     if (rc != 0)
         return rc;
     int64_t id = sqlite3_last_insert_rowid(s->db);
     if (chunk_id)
         *chunk_id = id;
-    if (vec == NULL || dim <= 0)
+    if (!have_vecs)
         return 0;
+    /* Written every time (cheap, in the caller's transaction): a cache could outlive a
+     * rollback that undid the first write. */
+    char d[16];
+    snprintf(d, sizeof d, "%d", dim);
+    if ((rc = store_meta_set(s, "embed_dim", d, err)) != 0)
+        return rc;
     st = s->st[ST_VEC_PUT];
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)fingerprint);
-    sqlite3_bind_blob(st, 3, vec, dim * (int)sizeof(float), SQLITE_STATIC);
+    sqlite3_bind_blob(st, 3, vecs, (int)(nwin * (size_t)dim * sizeof(float)), SQLITE_STATIC);
     return step_done(s, st, err, "writing a vector");
 }
 
-int store_vector_by_fingerprint(store *s, uint64_t fingerprint, float *out, int dim,
-                                lore_err *err)
+int store_vectors_by_fingerprint(store *s, uint64_t fingerprint, int dim, float **vecs,
+                                 size_t *nwin, lore_err *err)
 {
+    *vecs = NULL;
+    *nwin = 0;
+    int have = 0;
+    int ret = vector_dim(s, &have, err);
+    if (ret != 0)
+        return ret;
+    if (have != dim || dim <= 0)
+        return LORE_ENOTFOUND; /* another embedder's vectors: not reusable */
     sqlite3_stmt *st = s->st[ST_VEC_BY_FP];
     sqlite3_bind_int64(st, 1, (sqlite3_int64)fingerprint);
     int rc = sqlite3_step(st);
-    int ret = LORE_ENOTFOUND;
+    ret = LORE_ENOTFOUND;
     if (rc == SQLITE_ROW) {
-        /* A blob of another size was written under another embedder: not reusable. */
-        if (sqlite3_column_bytes(st, 0) == dim * (int)sizeof(float)) {
-            memcpy(out, sqlite3_column_blob(st, 0), (size_t)dim * sizeof(float));
-            ret = 0;
+        int bytes = sqlite3_column_bytes(st, 0);
+        const void *blob = sqlite3_column_blob(st, 0);
+        size_t n = 0;
+        ret = blob_windows(s, sqlite3_column_int64(st, 1), bytes, dim, &n, err);
+        if (ret == 0 && blob == NULL)
+            ret = lore_errf(err, LORE_ENOMEM, "out of memory reading a vector");
+        if (ret == 0) {
+            float *v = malloc((size_t)bytes);
+            if (v == NULL) {
+                ret = lore_errf(err, LORE_ENOMEM, "out of memory reading a vector");
+            } else {
+                memcpy(v, blob, (size_t)bytes);
+                *vecs = v;
+                *nwin = n;
+            }
         }
     } else if (rc != SQLITE_DONE) {
         ret = db_error(s, err, "looking up a vector");
@@ -507,7 +608,7 @@ int store_vector_by_fingerprint(store *s, uint64_t fingerprint, float *out, int 
 
 int store_vectors_clear(store *s, lore_err *err)
 {
-    return exec_sql(s, "DELETE FROM vectors", err);
+    return exec_sql(s, "DELETE FROM vectors; DELETE FROM meta WHERE key = 'embed_dim'", err);
 }
 
 int store_articles_each(store *s, const char *prefix, store_article_fn fn, void *ctx,
@@ -536,36 +637,45 @@ int store_articles_each(store *s, const char *prefix, store_article_fn fn, void 
 
 int store_vectors_each(store *s, store_vector_fn fn, void *ctx, lore_err *err)
 {
+    int dim = 0;
+    int ret = vector_dim(s, &dim, err);
+    if (ret != 0 || dim == 0)
+        return ret;
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->db, "SELECT chunk_id, vec FROM vectors ORDER BY chunk_id", -1,
                            &st, NULL) != SQLITE_OK)
         return db_error(s, err, "reading vectors");
-    int rc, ret = 0;
+    float *buf = NULL;
+    size_t cap = 0;
+    int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(st, 0);
         int bytes = sqlite3_column_bytes(st, 1);
         const void *blob = sqlite3_column_blob(st, 1);
-        if (bytes <= 0 || bytes % (int)sizeof(float) != 0 || blob == NULL) {
-            ret = lore_errf(err, LORE_EDB, "%s/lore.db: vector of chunk %lld is malformed",
-                            s->dir, (long long)sqlite3_column_int64(st, 0));
+        size_t nwin = 0;
+        if ((ret = blob_windows(s, id, bytes, dim, &nwin, err)) != 0)
             break;
-        }
-        /* Blobs are not guaranteed to be float-aligned. */
-        int dim = bytes / (int)sizeof(float);
-        float stackbuf[1024];
-        float *v = dim <= 1024 ? stackbuf : malloc((size_t)bytes);
-        if (v == NULL) {
+        if (blob == NULL) {
             ret = lore_errf(err, LORE_ENOMEM, "out of memory reading vectors");
             break;
         }
-        memcpy(v, blob, (size_t)bytes);
-        ret = fn(ctx, sqlite3_column_int64(st, 0), v, dim);
-        if (v != stackbuf)
-            free(v);
-        if (ret != 0)
+        /* Blobs are not guaranteed to be float-aligned. */
+        if ((size_t)bytes > cap) {
+            float *grown = realloc(buf, (size_t)bytes);
+            if (grown == NULL) {
+                ret = lore_errf(err, LORE_ENOMEM, "out of memory reading vectors");
+                break;
+            }
+            buf = grown;
+            cap = (size_t)bytes;
+        }
+        memcpy(buf, blob, (size_t)bytes);
+        if ((ret = fn(ctx, id, buf, nwin, dim)) != 0)
             break;
     }
     if (ret == 0 && rc != SQLITE_DONE)
         ret = db_error(s, err, "reading vectors");
+    free(buf);
     sqlite3_finalize(st);
     return ret;
 }
@@ -629,13 +739,17 @@ int store_stats_get(store *s, store_stats *out, lore_err *err)
     int rc;
     if ((rc = count_rows(s, "SELECT count(*) FROM articles", &out->articles, err)) != 0 ||
         (rc = count_rows(s, "SELECT count(*) FROM chunks", &out->chunks, err)) != 0 ||
-        (rc = count_rows(s, "SELECT count(*) FROM vectors", &out->vectors, err)) != 0 ||
+        (rc = count_rows(s, "SELECT count(*) FROM vectors", &out->vector_chunks, err)) != 0 ||
         (rc = store_generation(s, &out->generation, err)) != 0)
         return rc;
-    int64_t dim = 0;
-    if ((rc = count_rows(s, "SELECT coalesce(max(length(vec)) / 4, 0) FROM vectors", &dim,
+    int dim = 0;
+    if (out->vector_chunks == 0 || (rc = vector_dim(s, &dim, err)) != 0 || dim == 0)
+        return rc;
+    int64_t bytes = 0;
+    if ((rc = count_rows(s, "SELECT coalesce(sum(length(vec)), 0) FROM vectors", &bytes,
                          err)) != 0)
         return rc;
-    out->embed_dim = (int)dim;
+    out->embed_dim = dim;
+    out->vectors = bytes / ((int64_t)dim * (int64_t)sizeof(float));
     return 0;
 }

@@ -5,7 +5,14 @@
  *                                        generation, locale
  *   articles(id, ext_id, title, url, locale, updated_at, source, fingerprint)
  *   chunks(id, article_id, ordinal, heading, body, fingerprint)
- *   vectors(chunk_id, vec)               float32 little-endian blobs, one per chunk
+ *   vectors(chunk_id, fingerprint, vec)  one row per embedded chunk: its blob holds k >= 1
+ *                                        vectors of embed_dim float32 (little-endian), the
+ *                                        chunk's windows in order (embed_texts_windows); a
+ *                                        chunk is scored as its best window. The dimension
+ *                                        is meta embed_dim (a store written before windows
+ *                                        lacks it and has k = 1, so the blob length tells);
+ *                                        a blob whose length is not a multiple of
+ *                                        embed_dim * 4 is damage, reported as LORE_EDB
  *   chunks_fts                           external-content FTS5 over chunks(heading, body),
  *                                        tokenizer "lore" (see fts5tok.h), kept in step by
  *                                        triggers on chunks
@@ -80,17 +87,26 @@ int store_article_clear_chunks(store *s, int64_t article_id, int64_t **ids, size
 /* Deletes an article and its chunks; like store_article_clear_chunks for the ids. */
 int store_article_delete(store *s, int64_t article_id, int64_t **ids, size_t *n, lore_err *err);
 
-/* Inserts a chunk (and its vector when vec is not NULL: dim floats). */
+/* Inserts a chunk (and its vector when vec is not NULL: dim floats, one window). */
 int store_chunk_put(store *s, int64_t article_id, int ordinal, const char *heading,
                     const char *body, uint64_t fingerprint, const float *vec, int dim,
                     int64_t *chunk_id, lore_err *err);
 
-/* Copies the stored vector of any chunk with this fingerprint into out (dim floats):
- * lets unchanged text keep its embedding. LORE_ENOTFOUND when none. */
-int store_vector_by_fingerprint(store *s, uint64_t fingerprint, float *out, int dim,
-                                lore_err *err);
+/* Inserts a chunk with its nwin window vectors (nwin * dim floats; none when vecs is NULL or
+ * nwin 0). Every vector of a store has one dimension: LORE_EINVAL, and nothing written, for
+ * another while vectors of the recorded one exist (store_vectors_clear first). */
+int store_chunk_put_windows(store *s, int64_t article_id, int ordinal, const char *heading,
+                            const char *body, uint64_t fingerprint, const float *vecs,
+                            size_t nwin, int dim, int64_t *chunk_id, lore_err *err);
 
-/* Deletes every stored vector (when the embedder changes, old vectors are meaningless). */
+/* The stored window vectors of any chunk with this fingerprint, so unchanged text keeps its
+ * embedding: *vecs (malloc'd, caller frees) gets *nwin * dim floats. LORE_ENOTFOUND when no
+ * chunk has it or the store's vectors have another dimension; LORE_EDB for a damaged blob. */
+int store_vectors_by_fingerprint(store *s, uint64_t fingerprint, int dim, float **vecs,
+                                 size_t *nwin, lore_err *err);
+
+/* Deletes every stored vector and the recorded dimension (when the embedder changes, old
+ * vectors are meaningless). */
 int store_vectors_clear(store *s, lore_err *err);
 
 /* Calls fn for every article whose source starts with `prefix` (all when prefix is NULL). */
@@ -98,8 +114,11 @@ typedef int (*store_article_fn)(void *ctx, int64_t id, const char *ext_id, const
 int store_articles_each(store *s, const char *prefix, store_article_fn fn, void *ctx,
                         lore_err *err);
 
-/* Calls fn for every stored vector (chunk id, dim floats valid during the call). */
-typedef int (*store_vector_fn)(void *ctx, int64_t chunk_id, const float *vec, int dim);
+/* Calls fn for every embedded chunk, in chunk id order, with its nwin window vectors
+ * (nwin * dim floats, valid during the call). A non-zero return from fn stops the walk and
+ * is returned; a damaged blob stops it with LORE_EDB. */
+typedef int (*store_vector_fn)(void *ctx, int64_t chunk_id, const float *vecs, size_t nwin,
+                               int dim);
 int store_vectors_each(store *s, store_vector_fn fn, void *ctx, lore_err *err);
 
 /* A chunk with its article, for showing results. */
@@ -113,7 +132,9 @@ int store_chunk_get(store *s, int64_t chunk_id, store_chunk_info *out, lore_err 
 void store_chunk_info_free(store_chunk_info *c);
 
 typedef struct store_stats {
-    int64_t articles, chunks, vectors;
+    int64_t articles, chunks;
+    int64_t vectors;       /* window vectors (what the vector index holds) */
+    int64_t vector_chunks; /* chunks with vectors */
     uint64_t generation;
     int embed_dim;
 } store_stats;

@@ -30,6 +30,22 @@
 
 typedef struct use_model use_model;
 
+/* The model directory used when none is given (heap, caller frees; NULL when out of
+ * memory): $LORE_USE_MODEL_DIR when set, else the first existing one of models/use-lite
+ * beside the running program's directory (build/lore finds <repo>/models/use-lite, where
+ * tools/fetch-model.sh puts it), models/use-lite of the source tree lore was compiled from
+ * (a binary run from anywhere still finds it), and models/use-lite under the working
+ * directory. When none exists, the source tree's candidate, so that use_load's error names
+ * the path where the fetch script would put the model. */
+char *use_default_dir(void);
+
+/* Sets the number of threads OpenBLAS runs a large sgemm on (process-wide: OpenBLAS keeps one
+ * setting for every caller) and returns the previous number; -1 and nothing changed when the
+ * BLAS in use is not OpenBLAS. Batches (indexing) gain from as many threads as cores; small
+ * products (a query: tens of rows) run on the calling thread whatever the setting; several
+ * threads embedding batches at once should set 1, or they oversubscribe the cores. */
+int use_set_blas_threads(int n);
+
 /* dir holds model.json, its weight shards and vocab.json. A missing or corrupt file gives a
  * clear error naming the file and saying how to fetch the model (tools/fetch-model.sh). */
 int use_load(const char *dir, use_model **out, lore_err *err);

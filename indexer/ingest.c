@@ -80,7 +80,8 @@ typedef struct pending {
     uint64_t fp;
     int64_t old_id; /* 0 when new */
     char *old_locale;
-    float *vecs; /* nchunks * dim, filled before writing */
+    float **vecs; /* per chunk: nwin[j] * dim floats (its windows), filled before writing */
+    size_t *nwin;
 } pending;
 
 typedef struct ingest_ctx {
@@ -123,7 +124,10 @@ static void pending_free(pending *p)
     chunk_free_all(p->chunks, p->nchunks);
     free(p->fps);
     free(p->old_locale);
+    for (size_t j = 0; p->vecs && j < p->nchunks; j++)
+        free(p->vecs[j]);
     free(p->vecs);
+    free(p->nwin);
     memset(p, 0, sizeof *p);
 }
 
@@ -234,8 +238,18 @@ static char *embed_text(const chunk *ch)
     return sbuf_detach(&b);
 }
 
-/* Fills p->vecs for every pending article: stored vectors are reused by fingerprint, the
- * rest are embedded in one call. */
+/* Makes p->vecs and p->nwin (all empty). */
+static int pending_vec_slots(pending *p)
+{
+    if (p->vecs != NULL)
+        return 0;
+    p->vecs = calloc(p->nchunks, sizeof *p->vecs);
+    p->nwin = calloc(p->nchunks, sizeof *p->nwin);
+    return p->vecs && p->nwin ? 0 : LORE_ENOMEM;
+}
+
+/* Fills p->vecs for every pending article, every window of every chunk: stored vectors are
+ * reused by fingerprint, the rest are embedded in one call. */
 static int embed_batch(ingest_ctx *x, pending *ps, size_t n)
 {
     embedder *e = coll_embedder(x->c);
@@ -251,7 +265,8 @@ static int embed_batch(ingest_ctx *x, pending *ps, size_t n)
     int rc = 0;
     size_t ntexts = 0;
     float *tmp = NULL;
-    if (texts == NULL || owner == NULL) {
+    size_t *nwin = calloc(total, sizeof *nwin);
+    if (texts == NULL || owner == NULL || nwin == NULL) {
         rc = lore_errf(x->err, LORE_ENOMEM, "out of memory embedding");
         goto done;
     }
@@ -260,14 +275,14 @@ static int embed_batch(ingest_ctx *x, pending *ps, size_t n)
         pending *p = &ps[i];
         if (p->nchunks == 0)
             continue;
-        if (dim > 0 && (p->vecs = malloc(p->nchunks * (size_t)dim * sizeof(float))) == NULL) {
+        if (pending_vec_slots(p) != 0) {
             rc = lore_errf(x->err, LORE_ENOMEM, "out of memory embedding");
             goto done;
         }
         for (size_t j = 0; j < p->nchunks; j++) {
             if (dim > 0 && !x->clear_vectors) {
-                rc = store_vector_by_fingerprint(coll_store(x->c), p->fps[j],
-                                                 p->vecs + j * (size_t)dim, dim, x->err);
+                rc = store_vectors_by_fingerprint(coll_store(x->c), p->fps[j], dim,
+                                                  &p->vecs[j], &p->nwin[j], x->err);
                 if (rc == 0) {
                     x->st->chunks_reused++;
                     continue;
@@ -285,22 +300,29 @@ static int embed_batch(ingest_ctx *x, pending *ps, size_t n)
     }
     if (ntexts == 0)
         goto done;
-    if ((rc = embed_texts_alloc(e, (const char *const *)texts, ntexts, &tmp, x->err)) != 0)
+    if ((rc = embed_texts_windows(e, (const char *const *)texts, ntexts, &tmp, nwin,
+                                  x->err)) != 0)
         goto done;
+    if (tmp == NULL)
+        goto done; /* a remote embedder given only empty texts: nothing to store */
     if (dim != 0 && dim != embed_dim(e)) {
         rc = lore_errf(x->err, LORE_EINDEX, "embedder %s changed dimension from %d to %d",
                        embed_id(e), dim, embed_dim(e));
         goto done;
     }
     dim = x->dim = embed_dim(e);
+    size_t at = 0; /* windows of the texts before t */
     for (size_t t = 0; t < ntexts; t++) {
         pending *p = &ps[owner[t] >> 32];
         size_t j = owner[t] & 0xffffffffu;
-        if (p->vecs == NULL && (p->vecs = malloc(p->nchunks * (size_t)dim * sizeof(float))) == NULL) {
+        size_t bytes = nwin[t] * (size_t)dim * sizeof(float);
+        if ((p->vecs[j] = malloc(bytes)) == NULL) {
             rc = lore_errf(x->err, LORE_ENOMEM, "out of memory embedding");
             goto done;
         }
-        memcpy(p->vecs + j * (size_t)dim, tmp + t * (size_t)dim, (size_t)dim * sizeof(float));
+        memcpy(p->vecs[j], tmp + at * (size_t)dim, bytes);
+        p->nwin[j] = nwin[t];
+        at += nwin[t];
     }
     x->st->chunks_embedded += ntexts;
 done:
@@ -308,6 +330,7 @@ done:
         free(texts[t]);
     free(texts);
     free(owner);
+    free(nwin);
     free(tmp);
     return rc;
 }
@@ -328,7 +351,8 @@ static int write_batch(ingest_ctx *x, pending *ps, size_t n)
     float *new_vecs = NULL;
     size_t nnew = 0, total = 0;
     for (size_t i = 0; i < n; i++)
-        total += ps[i].vecs ? ps[i].nchunks : 0;
+        for (size_t j = 0; ps[i].vecs && j < ps[i].nchunks; j++)
+            total += ps[i].vecs[j] ? ps[i].nwin[j] : 0;
     if (total && ((new_ids = malloc(total * sizeof *new_ids)) == NULL ||
                   (new_vecs = malloc(total * (size_t)dim * sizeof(float))) == NULL)) {
         free(new_ids);
@@ -359,18 +383,20 @@ static int write_batch(ingest_ctx *x, pending *ps, size_t n)
         if ((rc = store_article_put(s, &row, &aid, x->err)) != 0)
             goto fail;
         for (size_t j = 0; j < p->nchunks; j++) {
-            const float *v = p->vecs ? p->vecs + j * (size_t)dim : NULL;
+            const float *v = p->vecs ? p->vecs[j] : NULL;
+            size_t k = v ? p->nwin[j] : 0;
             int64_t cid;
-            rc = store_chunk_put(s, aid, (int)j, p->chunks[j].heading_path, p->chunks[j].text,
-                                 p->fps[j], v, dim, &cid, x->err);
+            rc = store_chunk_put_windows(s, aid, (int)j, p->chunks[j].heading_path,
+                                         p->chunks[j].text, p->fps[j], v, k, dim, &cid, x->err);
+            if (rc == 0 && v)
+                rc = coll_window_ids(cid, k, new_ids + nnew, x->err);
             if (rc != 0) {
                 lore_err_wrap(x->err, "%s: article %s", p->a.source, p->a.id);
                 goto fail;
             }
             if (v) {
-                new_ids[nnew] = cid;
-                memcpy(new_vecs + nnew * (size_t)dim, v, (size_t)dim * sizeof(float));
-                nnew++;
+                memcpy(new_vecs + nnew * (size_t)dim, v, k * (size_t)dim * sizeof(float));
+                nnew += k;
             }
         }
     }
@@ -381,8 +407,7 @@ static int write_batch(ingest_ctx *x, pending *ps, size_t n)
         coll_reset_vindex(x->c);
         x->clear_vectors = 0;
     }
-    if (removed.n && coll_vindex(x->c) &&
-        (rc = vindex_remove(coll_vindex(x->c), removed.ids, removed.n, NULL, x->err)) != 0)
+    if ((rc = coll_remove_chunks(x->c, removed.ids, removed.n, x->err)) != 0)
         goto done;
     if (nnew && ((rc = coll_ensure_vindex(x->c, dim, x->err)) != 0 ||
                  (rc = vindex_add(coll_vindex(x->c), new_ids, new_vecs, nnew, x->err)) != 0))
@@ -599,8 +624,7 @@ static int delete_doomed(ingest_ctx *x, doomed *items, size_t n)
         store_rollback(s);
     } else {
         x->wrote = 1;
-        if (removed.n && coll_vindex(x->c))
-            rc = vindex_remove(coll_vindex(x->c), removed.ids, removed.n, NULL, x->err);
+        rc = coll_remove_chunks(x->c, removed.ids, removed.n, x->err);
     }
     free(removed.ids);
     return rc;

@@ -73,4 +73,44 @@ int bench_synth_write(const char *corpus_path, const char *dir, size_t chunks,
                       const chunk_options *copts, uint64_t seed, bench_synth_stats *st,
                       lore_err *err);
 
+/* ------------------------------------------------------------------ embedding (use) */
+
+typedef struct bench_embed_options {
+    size_t texts;      /* corpus records embedded for throughput */
+    size_t query_runs; /* timed single-query calls */
+    size_t warmup;     /* untimed single-query calls first */
+    int node;          /* 1: run the Node reference too */
+} bench_embed_options;
+
+typedef struct bench_embed_result {
+    char model_dir[1024];
+    size_t texts, tokens;   /* tokens the model reads: at most USE_MAX_TOKENS per text */
+    int openblas;           /* 1 when the thread count of OpenBLAS could be set */
+    double s_1thread;       /* seconds to embed all texts, 1 thread, OpenBLAS 1 thread */
+    double cpu_1thread;     /* the same run's CPU seconds (robust to other load) */
+    double s_2threads;      /* 2 threads each embedding half, OpenBLAS 1 thread */
+    double s_blas2;         /* 1 thread, OpenBLAS 2 threads (0 when not OpenBLAS) */
+    size_t query_texts;     /* distinct queries timed (closest to 20 tokens) */
+    double query_tokens_mean;
+    bench_latency query;    /* one query per call, OpenBLAS 1 thread: wall ms */
+    bench_latency query_cpu; /* the same calls' CPU time (ms) of the calling thread */
+    int node_ok;            /* the reference ran; node_note says why not otherwise */
+    char node_note[512];
+    char node_cmd[4096];    /* the command that ran it */
+    size_t node_tokens;
+    double node_seconds;
+    double node_cpu_seconds; /* CPU seconds of the node process over the same loop */
+    bench_latency node_query;
+} bench_embed_result;
+
+/* Embeds the first o->texts records of the BEIR corpus at corpus_path ("title\n\ntext")
+ * with the use model (use_default_dir) on 1 and 2 threads, times o->query_runs single-query
+ * embeddings of the query_texts closest to 20 tokens, then runs the Node reference
+ * (tests/golden/bench-ref.mjs; `npm ci` there first when its packages are missing) on the
+ * same texts and queries. The Node part never fails the call: node_note says what happened.
+ * OpenBLAS's thread count is restored afterwards. 0 or the error of loading the model or
+ * reading the corpus. */
+int bench_embed_run(const char *corpus_path, const char *const *query_texts, size_t nquery_texts,
+                    const bench_embed_options *o, bench_embed_result *r, lore_err *err);
+
 #endif

@@ -32,5 +32,12 @@ int cmd_search(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+/* `lore bench --serve` (bench_serve.c): load-tests lore serve with wrk. */
+int bench_serve_main(int argc, char **argv);
+int cmd_tune(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
+int cmd_ask(int argc, char **argv);
+/* lore eval DATASET --answers (tools/eval_answers.c); cmd_eval hands over to it. */
+int eval_answers(int argc, char **argv);
 
 #endif

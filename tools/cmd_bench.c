@@ -6,6 +6,7 @@
  * reopened read-only (as `lore search` and the server open it) and queried. Latency is wall
  * time around one call (search_run, or the raw FTS5 statement), one query at a time. */
 #include "bench_internal.h"
+#include "bench_rerank.h"
 #include "cli.h"
 #include "evalm.h"
 #include "ingest.h"
@@ -25,6 +26,10 @@
 #include <unistd.h>
 
 #define BENCH_SEED 20240601ULL
+/* The retrieval part's embedder: feature hashing keeps the 100k-chunk scale-up to minutes
+ * (the use model embeds some 15k tokens/s here: half an hour for it). The use model's own
+ * costs are the embedding part; --embedder use measures search end to end. */
+#define BENCH_EMBEDDER "hash:256"
 #define RAW_MAX_TERMS 64
 
 static void bench_usage(FILE *f)
@@ -45,13 +50,21 @@ static void bench_usage(FILE *f)
           "      --queries N      queries timed per mode, the first N of queries.jsonl\n"
           "                       (default 300)\n"
           "      --warmup N       untimed queries run before each mode (default 20)\n"
-          "      --embedder SPEC  embedder of the bench collections (default "
-          COLL_DEFAULT_EMBEDDER ";\n"
+          "      --embedder SPEC  embedder of the bench collections (default " BENCH_EMBEDDER
+          ",\n"
+          "                       quick to index at scale; use measures search end to end;\n"
           "                       none measures the lexical modes only)\n"
+          "      --embed-texts N  corpus records embedded by the use model for its\n"
+          "                       throughput (1 and 2 threads) and compared with the Node\n"
+          "                       reference (default 600; 0 skips the embedding part)\n"
+          "      --embed-only     only the embedding part (no indexing or search)\n"
+          "      --no-node        do not run the Node reference\n"
           "      --data DIR       where the bench collections go (kept afterwards; bench-*\n"
           "                       collections there are rebuilt); default a temporary\n"
           "                       directory removed at the end\n"
           "      --json           print one JSON object instead of tables\n"
+          "      --serve          load-test `lore serve` with wrk instead (see\n"
+          "                       lore bench --serve --help)\n"
           "  -h, --help           this help\n", f);
 }
 
@@ -60,6 +73,8 @@ typedef struct bench_args {
     size_t scale, nqueries, warmup;
     int json;
     chunk_options chunk;
+    size_t embed_texts;
+    int embed_only, no_node;
 } bench_args;
 
 /* ------------------------------------------------------------------ what is measured */
@@ -136,7 +151,8 @@ static int parse_args(int argc, char **argv, bench_args *a)
         {"queries", required_argument, NULL, 'q'}, {"warmup", required_argument, NULL, 'w'},
         {"embedder", required_argument, NULL, 'E'}, {"data", required_argument, NULL, 'D'},
         {"json", no_argument, NULL, 'j'},           {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+        {"embed-texts", required_argument, NULL, 'T'}, {"embed-only", no_argument, NULL, 'O'},
+        {"no-node", no_argument, NULL, 'N'},        {NULL, 0, NULL, 0}};
     optind = 1;
     int ch;
     while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -157,6 +173,12 @@ static int parse_args(int argc, char **argv, bench_args *a)
         case 'E': a->embedder = optarg; break;
         case 'D': a->data = optarg; break;
         case 'j': a->json = 1; break;
+        case 'T':
+            if (cli_size("--embed-texts", optarg, 0, 1000000, &a->embed_texts))
+                return CLI_USAGE;
+            break;
+        case 'O': a->embed_only = 1; break;
+        case 'N': a->no_node = 1; break;
         case 'h': bench_usage(stdout); return -1;
         default: bench_usage(stderr); return CLI_USAGE;
         }
@@ -164,6 +186,10 @@ static int parse_args(int argc, char **argv, bench_args *a)
     if (optind != argc) {
         cli_error("bench takes no positional arguments ('%s'); use --dataset DIR", argv[optind]);
         bench_usage(stderr);
+        return CLI_USAGE;
+    }
+    if (a->embed_only && a->embed_texts == 0) {
+        cli_error("--embed-only with --embed-texts 0 measures nothing");
         return CLI_USAGE;
     }
     return 0;
@@ -535,6 +561,109 @@ static int query_dataset(const char *root, const bench_args *a, const evalm_quer
 
 static double per_s(double n, double s) { return s > 0 ? n / s : 0.0; }
 
+/* The embedding part (bench_embed.c), as text. */
+static void print_embed_text(const bench_embed_result *e)
+{
+    printf("\nembedding: use (Universal Sentence Encoder lite, in-process), model %s\n",
+           e->model_dir);
+    printf("  texts: the first %zu corpus records as \"title\\n\\ntext\", %zu tokens read by the\n"
+           "  model (at most 128 a text); OpenBLAS thread count %s\n",
+           e->texts, e->tokens, e->openblas ? "set per row" : "not settable (not OpenBLAS)");
+    printf("  %-38s %10s %10s %9s\n", "", "tokens/s", "texts/s", "vs node");
+    double node_tps = e->node_ok ? per_s((double)e->node_tokens, e->node_seconds) : 0.0;
+    struct {
+        const char *name;
+        double s;
+    } rows[] = {{"lore, 1 thread (OpenBLAS 1)", e->s_1thread},
+                {"lore, 2 threads (OpenBLAS 1 each)", e->s_2threads},
+                {"lore, 1 thread (OpenBLAS 2)", e->s_blas2}};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        if (rows[i].s <= 0)
+            continue;
+        double tps = per_s((double)e->tokens, rows[i].s);
+        printf("  %-38s %10.0f %10.1f", rows[i].name, tps, per_s((double)e->texts, rows[i].s));
+        if (node_tps > 0)
+            printf(" %8.1fx", tps / node_tps);
+        printf("\n");
+    }
+    if (e->node_ok)
+        printf("  %-38s %10.0f %10.1f %9s\n", "node reference (batches of 32)", node_tps,
+               per_s((double)e->texts, e->node_seconds), "1.0x");
+    if (e->cpu_1thread > 0) {
+        double c = per_s((double)e->tokens, e->cpu_1thread);
+        printf("  tokens per CPU-second (barely moved by other load): lore 1 thread %.0f", c);
+        if (e->node_ok && e->node_cpu_seconds > 0) {
+            double nc = per_s((double)e->node_tokens, e->node_cpu_seconds);
+            printf(", node %.0f: %.1fx", nc, nc > 0 ? c / nc : 0.0);
+        }
+        printf("\n");
+    }
+    printf("  query embedding, one %.1f-token query a call (%zu distinct queries):\n",
+           e->query_tokens_mean, e->query_texts);
+    printf("    lore  p50 %.2f ms, p99 %.2f ms, mean %.2f ms (%zu calls, OpenBLAS 1)\n",
+           e->query.p50, e->query.p99, e->query.mean, e->query.n);
+    printf("    lore  CPU time of the calling thread: p50 %.2f ms, p99 %.2f ms (what the\n"
+           "          computation costs; wall time also counts waiting for a busy core)\n",
+           e->query_cpu.p50, e->query_cpu.p99);
+    if (e->node_ok)
+        printf("    node  p50 %.2f ms, p99 %.2f ms, mean %.2f ms (%zu calls)\n",
+               e->node_query.p50, e->node_query.p99, e->node_query.mean, e->node_query.n);
+    printf("  node reference: %s\n", e->node_note);
+    if (e->node_cmd[0] != '\0')
+        printf("  node command: %s\n", e->node_cmd);
+}
+
+static cJSON *json_embed(const bench_embed_result *e)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "embedder", "use");
+    cJSON_AddStringToObject(o, "model_dir", e->model_dir);
+    cJSON_AddNumberToObject(o, "texts", (double)e->texts);
+    cJSON_AddNumberToObject(o, "tokens", (double)e->tokens);
+    cJSON *t = cJSON_AddArrayToObject(o, "throughput");
+    struct {
+        const char *name;
+        int threads, blas;
+        double s;
+    } rows[] = {{"1 thread", 1, 1, e->s_1thread},
+                {"2 threads", 2, 1, e->s_2threads},
+                {"1 thread, OpenBLAS 2", 1, 2, e->s_blas2}};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        if (rows[i].s <= 0)
+            continue;
+        cJSON *r = cJSON_CreateObject();
+        cJSON_AddStringToObject(r, "run", rows[i].name);
+        cJSON_AddNumberToObject(r, "threads", rows[i].threads);
+        cJSON_AddNumberToObject(r, "openblas_threads", rows[i].blas);
+        cJSON_AddNumberToObject(r, "seconds", rows[i].s);
+        cJSON_AddNumberToObject(r, "tokens_per_s", per_s((double)e->tokens, rows[i].s));
+        cJSON_AddNumberToObject(r, "texts_per_s", per_s((double)e->texts, rows[i].s));
+        cJSON_AddItemToArray(t, r);
+    }
+    cJSON_AddNumberToObject(o, "cpu_seconds_1thread", e->cpu_1thread);
+    cJSON *q = cJSON_AddObjectToObject(o, "query");
+    cJSON_AddNumberToObject(q, "tokens_mean", e->query_tokens_mean);
+    cJSON_AddNumberToObject(q, "calls", (double)e->query.n);
+    cJSON_AddNumberToObject(q, "p50_ms", e->query.p50);
+    cJSON_AddNumberToObject(q, "p99_ms", e->query.p99);
+    cJSON_AddNumberToObject(q, "mean_ms", e->query.mean);
+    cJSON_AddNumberToObject(q, "cpu_p50_ms", e->query_cpu.p50);
+    cJSON_AddNumberToObject(q, "cpu_p99_ms", e->query_cpu.p99);
+    cJSON *n = cJSON_AddObjectToObject(o, "node");
+    cJSON_AddBoolToObject(n, "ran", e->node_ok);
+    cJSON_AddStringToObject(n, "note", e->node_note);
+    cJSON_AddStringToObject(n, "command", e->node_cmd);
+    if (e->node_ok) {
+        cJSON_AddNumberToObject(n, "seconds", e->node_seconds);
+        cJSON_AddNumberToObject(n, "cpu_seconds", e->node_cpu_seconds);
+        cJSON_AddNumberToObject(n, "tokens_per_s", per_s((double)e->node_tokens, e->node_seconds));
+        cJSON_AddNumberToObject(n, "texts_per_s", per_s((double)e->texts, e->node_seconds));
+        cJSON_AddNumberToObject(n, "query_p50_ms", e->node_query.p50);
+        cJSON_AddNumberToObject(n, "query_p99_ms", e->node_query.p99);
+    }
+    return o;
+}
+
 static void print_text(const bench_args *a, const bench_machine *mc, const char *cmdline,
                        const char *dataset, size_t nq, dataset_run *runs, size_t nruns,
                        double total_s, double load_end)
@@ -644,7 +773,7 @@ static cJSON *json_mode(const mode_run *m)
 
 static int print_json(const bench_args *a, const bench_machine *mc, const char *cmdline,
                       const char *dataset, size_t nq, dataset_run *runs, size_t nruns,
-                      double total_s, double load_end)
+                      const bench_embed_result *emb, double total_s, double load_end)
 {
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "command", cmdline);
@@ -711,6 +840,8 @@ static int print_json(const bench_args *a, const bench_machine *mc, const char *
             if (d->modes[j].ran)
                 cJSON_AddItemToArray(ms, json_mode(&d->modes[j]));
     }
+    if (emb != NULL)
+        cJSON_AddItemToObject(root, "embedding", json_embed(emb));
     cJSON_AddNumberToObject(root, "total_seconds", total_s);
     char *txt = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
@@ -751,9 +882,13 @@ static int make_scratch(const bench_args *a, char *root, size_t len, int *temp)
 
 int cmd_bench(int argc, char **argv)
 {
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--serve") == 0)
+            return bench_serve_main(argc, argv);
     double t_start = bench_now_ms();
     bench_args a = {0};
-    a.embedder = COLL_DEFAULT_EMBEDDER;
+    a.embedder = BENCH_EMBEDDER;
+    a.embed_texts = 600;
     a.scale = 100000;
     a.nqueries = 300;
     a.warmup = 20;
@@ -826,8 +961,12 @@ int cmd_bench(int argc, char **argv)
     for (size_t i = 0; i < 2; i++)
         modes_init(runs[i].modes, &a);
 
+    if (a.embed_only)
+        nruns = 0;
+
     /* 1. Indexing, with all cores. */
-    rc = index_dataset(root, &a, &runs[0]);
+    if (nruns > 0)
+        rc = index_dataset(root, &a, &runs[0]);
     char synth_dir[PATH_MAX + 32];
     snprintf(synth_dir, sizeof synth_dir, "%s/bench-synthetic-src", root);
     if (rc == 0 && nruns == 2) {
@@ -858,14 +997,54 @@ int cmd_bench(int argc, char **argv)
     for (size_t i = 0; i < nruns && rc == 0; i++)
         rc = query_dataset(root, &a, &qs, nq, &runs[i]);
 
+    /* 3. The use model's embedding speed, and its Node reference's. */
+    bench_embed_result *emb = NULL;
+    if (rc == 0 && a.embed_texts > 0) {
+        emb = calloc(1, sizeof *emb);
+        const char **qt = calloc(qs.n, sizeof *qt);
+        if (emb == NULL || qt == NULL) {
+            cli_error("out of memory");
+            rc = CLI_FAIL;
+        } else {
+            for (size_t i = 0; i < qs.n; i++)
+                qt[i] = qs.items[i].text;
+            bench_embed_options eo = {a.embed_texts, 300, 20, !a.no_node};
+            if (bench_embed_run(corpus, qt, qs.n, &eo, emb, &err) != 0) {
+                cli_error("embedding bench: %s", err.msg);
+                rc = CLI_FAIL;
+            }
+        }
+        free(qt);
+    }
+
+    /* 4. The reranker (bench_rerank.c). */
+    bench_rerank_result rr = {0};
+    if (rc == 0 && bench_rerank_run(corpus, &qs, 40, 1000, &rr, &err) != 0) {
+        cli_error("rerank bench: %s", err.msg);
+        rc = CLI_FAIL;
+    }
+
     double total_s = (bench_now_ms() - t_start) / 1000.0;
     double load_end = bench_load1();
     if (rc == 0) {
-        if (a.json)
-            rc = print_json(&a, &mc, cmdline, dataset, nq, runs, nruns, total_s, load_end);
-        else
-            print_text(&a, &mc, cmdline, dataset, nq, runs, nruns, total_s, load_end);
+        if (a.json) {
+            rc = print_json(&a, &mc, cmdline, dataset, nq, runs, nruns, emb, total_s, load_end);
+        } else {
+            if (nruns > 0) {
+                print_text(&a, &mc, cmdline, dataset, nq, runs, nruns, total_s, load_end);
+            } else {
+                printf("lore bench\ncommand    %s\n", cmdline);
+                printf("machine    %s, %ld cores, %.1f GiB, %s, %s\n", mc.cpu, mc.cores,
+                       mc.mem_gib, mc.os, mc.kernel);
+                printf("load       %.2f at start, %.2f at end\n", mc.load1, load_end);
+                printf("total run  %.1f s\n", total_s);
+            }
+            if (emb != NULL)
+                print_embed_text(emb);
+            bench_rerank_print(stdout, &rr);
+        }
     }
+    free(emb);
     if (temp && bench_rmtree(root, &err) != 0)
         cli_error("%s", err.msg);
     free(cmdline);

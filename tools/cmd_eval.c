@@ -1,16 +1,16 @@
+#include "calib.h"
 #include "cli.h"
+#include "eval_report.h"
+#include "evalds.h"
 #include "evalm.h"
-#include "ingest.h"
+#include "rerank_xenc.h"
 #include "search.h"
 
-#include <cjson/cJSON.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <xxhash.h>
 
 static void eval_usage(FILE *f)
 {
@@ -25,130 +25,123 @@ static void eval_usage(FILE *f)
           "  -m, --mode MODE         bm25 | vector | hybrid (default hybrid; bm25 when the\n"
           "                          embedder is none)\n"
           "      --embedder SPEC     embedder of the scratch collection (default "
-          COLL_DEFAULT_EMBEDDER ")\n"
+          COLL_DEFAULT_EMBEDDER ";\n"
+          "                          none with --mode bm25)\n"
           "      --fusion F          convex | rrf (default convex)\n"
           "      --dense-weight W    convex fusion: share of the dense score (default 0.3)\n"
           "      --rrf-k K           RRF constant (default 60)\n"
           "      --candidates N      candidates per retriever (default 200)\n"
           "      --chunk-tokens N    chunk budget of the scratch collection (default 200)\n"
+          "      --profile FILE      reranker and confidence profile (default: the built-in\n"
+          "                          one; write one with lore tune)\n"
+          "      --cross-encoder URL an external reranker (/v1/rerank: TEI, llama.cpp, Jina,\n"
+          "                          Cohere) scoring the top candidates as one more feature;\n"
+          "                          key from $LORE_RERANK_API_KEY\n"
+          "      --cross-encoder-model M  model name sent to it (default rerank)\n"
+          "      --rerank-k N        fused candidates to rerank (default 40; 0: no reranking)\n"
+          "      --refusal           also measure refusal: answered precision at the\n"
+          "                          threshold, coverage, calibration error (ECE) and AUROC\n"
+          "                          over judged and unanswerable (is_impossible) questions\n"
+          "      --out-of-scope S    leave a share S (0..0.9) of the corpus's threads (or\n"
+          "                          documents) out of the index; their questions must be\n"
+          "                          refused (default 0)\n"
+          "      --threshold T       confidence needed to answer (default: the profile's, 0.85)\n"
+          "      --report DIR        with --refusal: write an HTML report with a\n"
+          "                          precision-coverage curve and a reliability diagram\n"
           "      --run FILE          write a TREC run file\n"
-          "      --per-query         one line per query (TSV, or JSON lines with --json)\n"
+          "      --per-query         one line per query (TSV, or JSON lines with --json);\n"
+          "                          lore compare reads two of these\n"
           "      --json              print one JSON object: ndcg@10, recall@10, recall@100,\n"
-          "                          mrr@10, map, queries\n"
+          "                          mrr@10, map, queries (and \"refusal\" with --refusal)\n"
           "      --reindex           rebuild the scratch collection\n"
           "      --data DIR          data directory (default: $LORE_DATA or ~/.local/share/lore)\n"
+          "      --answers           evaluate whole answers instead (lore eval DIR --answers -h)\n"
           "  -h, --help              this help\n", f);
 }
 
 typedef struct eval_args {
-    const char *dataset, *split, *embedder, *data, *run_path;
-    int json, per_query, reindex, mode_given;
+    evalds_options ds;
+    const char *run_path, *profile_path, *report, *xurl, *xmodel;
+    int json, per_query, mode_given, refusal, threshold_given;
     search_options so;
-    chunk_options chunk;
+    rerank_profile profile;
 } eval_args;
 
-static int file_exists(const char *path, struct stat *sb)
+static void print_per_query(const eval_args *a, const char *qid, const evalm_scores *s,
+                            double conf, int correct, int answerable)
 {
-    return stat(path, sb) == 0;
-}
-
-/* A scratch collection per dataset, embedder and chunking, so switching one of them does
- * not destroy the index of another. */
-static int scratch_name(const eval_args *a, const char *corpus_real, char *buf, size_t len)
-{
-    const char *base = strrchr(a->dataset, '/');
-    base = base && base[1] ? base + 1 : a->dataset;
-    char clean[33];
-    size_t n = 0;
-    for (const char *p = base; *p && n < sizeof clean - 1; p++) {
-        char ch = *p;
-        int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
-        clean[n++] = ok ? ch : '_';
-    }
-    clean[n] = '\0';
-    char key[PATH_MAX + 256];
-    snprintf(key, sizeof key, "%s|%s|%zu|%zu", corpus_real, a->embedder ? a->embedder : "",
-             a->chunk.max_tokens, a->chunk.overlap_tokens);
-    unsigned long long h = XXH3_64bits(key, strlen(key));
-    return snprintf(buf, len, "eval-%s-%08llx", n ? clean : "data", h & 0xffffffffULL) >= (int)len;
-}
-
-/* Indexes the corpus unless the collection already holds this exact corpus file state. */
-static int prepare_collection(const eval_args *a, coll *c, const char *corpus,
-                              const struct stat *sb)
-{
-    char state[PATH_MAX + 128];
-    snprintf(state, sizeof state, "%s|%lld|%lld", corpus, (long long)sb->st_size,
-             (long long)sb->st_mtime);
-    lore_err err = {0};
-    char *have = NULL;
-    if (!a->reindex && store_meta_get(coll_store(c), "eval_source", &have, NULL) == 0 &&
-        strcmp(have, state) == 0) {
-        free(have);
-        return 0;
-    }
-    free(have);
-    fprintf(stderr, "lore eval: indexing %s\n", corpus);
-    ingest_options io;
-    ingest_options_default(&io);
-    io.paths = &corpus;
-    io.npaths = 1;
-    io.chunk = a->chunk;
-    io.progress = stderr;
-    io.warnings = stderr;
-    ingest_stats st;
-    if (ingest_run(c, &io, &st, &err) != 0 ||
-        store_meta_set(coll_store(c), "eval_source", state, &err) != 0) {
-        cli_error("%s", err.msg);
-        return CLI_FAIL;
-    }
-    fprintf(stderr, "lore eval: %zu articles (%zu added, %zu changed, %zu deleted), %zu chunks "
-                    "embedded in %.1fs\n", st.articles, st.added, st.changed, st.deleted,
-            st.chunks_embedded, st.seconds);
-    return 0;
-}
-
-static void print_per_query(const eval_args *a, const char *qid, const evalm_scores *s)
-{
-    if (a->json)
+    if (a->json) {
         printf("{\"query\":\"%s\",\"ndcg@10\":%.6f,\"recall@10\":%.6f,\"recall@100\":%.6f,"
-               "\"mrr@10\":%.6f,\"map\":%.6f}\n", qid, s->ndcg10, s->recall10, s->recall100,
+               "\"mrr@10\":%.6f,\"map\":%.6f", qid, s->ndcg10, s->recall10, s->recall100,
                s->mrr10, s->map);
-    else
-        printf("%s\t%.4f\t%.4f\t%.4f\t%.4f\t%.4f\n", qid, s->ndcg10, s->recall10, s->recall100,
+        if (a->refusal)
+            printf(",\"answerable\":%s,\"confidence\":%.6f,\"correct\":%s",
+                   answerable ? "true" : "false", conf, correct ? "true" : "false");
+        puts("}");
+    } else {
+        printf("%s\t%.4f\t%.4f\t%.4f\t%.4f\t%.4f", qid, s->ndcg10, s->recall10, s->recall100,
                s->mrr10, s->map);
+        if (a->refusal)
+            printf("\t%d\t%.4f\t%d", answerable, conf, correct);
+        putchar('\n');
+    }
 }
 
-static int has_relevant(const evalm_qrel *q)
+static int is_relevant(const evalm_qrel *q, const char *doc)
 {
     for (size_t i = 0; q && i < q->njudged; i++)
-        if (q->judged[i].grade > 0)
+        if (q->judged[i].grade > 0 && strcmp(q->judged[i].doc_id, doc) == 0)
             return 1;
     return 0;
 }
 
-static int run_queries(const eval_args *a, coll *c, const evalm_queries *qs,
-                       const evalm_qrels *qr, FILE *run)
+static void print_refusal(const eval_args *a, const calib_summary *cs, const evalds *d)
+{
+    if (a->json) {
+        printf(",\"refusal\":{\"threshold\":%.4f,\"questions\":%zu,\"unanswerable\":%zu,"
+               "\"answered\":%zu,\"answered_precision\":%.6f,\"coverage\":%.6f,\"ece\":%.6f,"
+               "\"auroc\":%.6f,\"brier\":%.6f,\"top_correct\":%zu}",
+               a->so.threshold, cs->n, d->noanswer, cs->answered, cs->precision, cs->coverage,
+               cs->ece, cs->auroc, cs->brier, cs->correct);
+        return;
+    }
+    printf("refusal     threshold %.2f; %zu questions, %zu without an answer%s\n",
+           a->so.threshold, cs->n, d->noanswer,
+           a->ds.oos > 0 ? " (out-of-scope simulation)" : "");
+    printf("answered    %zu (precision %.4f, coverage %.4f)\nECE         %.4f\n"
+           "AUROC       %.4f\nBrier       %.4f\ntop right   %zu of %zu\n", cs->answered,
+           cs->precision, cs->coverage, cs->ece, cs->auroc, cs->brier, cs->correct, cs->n);
+}
+
+static int run_queries(eval_args *a, evalds *d, FILE *run)
 {
     lore_err err = {0};
     searcher *s;
-    if (searcher_new(c, &s, &err) != 0) {
+    if (searcher_new(d->c, &s, &err) != 0) {
         cli_error("%s", err.msg);
         return CLI_FAIL;
     }
     evalm_scores sum = {0};
-    size_t n = 0;
+    size_t n = 0, nr = 0;
     int rc = 0;
+    double *conf = calloc(d->qs.n + 1, sizeof *conf);
+    int *correct = calloc(d->qs.n + 1, sizeof *correct);
+    if (conf == NULL || correct == NULL) {
+        cli_error("out of memory");
+        rc = CLI_FAIL;
+    }
     const char *tag = search_mode_name(a->so.mode);
     if (a->per_query && !a->json)
-        puts("query\tndcg@10\trecall@10\trecall@100\tmrr@10\tmap");
-    for (size_t i = 0; i < qs->n && rc == 0; i++) {
-        const evalm_qrel *q = evalm_qrels_find(qr, qs->items[i].id);
-        if (!has_relevant(q))
+        printf("query\tndcg@10\trecall@10\trecall@100\tmrr@10\tmap%s\n",
+               a->refusal ? "\tanswerable\tconfidence\tcorrect" : "");
+    for (size_t i = 0; i < d->qs.n && rc == 0; i++) {
+        int st = d->status[i];
+        if (st == EVALDS_SKIP || (st == EVALDS_NOANSWER && !a->refusal))
             continue; /* BEIR evaluates judged queries only */
+        const evalm_qrel *q = evalm_qrels_find(&d->qr, d->qs.items[i].id);
         search_results r;
-        if (search_run(s, qs->items[i].text, &a->so, &r, &err) != 0) {
-            cli_error("query %s: %s", qs->items[i].id, err.msg);
+        if (search_run(s, d->qs.items[i].text, &a->so, &r, &err) != 0) {
+            cli_error("query %s: %s", d->qs.items[i].id, err.msg);
             rc = CLI_FAIL;
             break;
         }
@@ -157,46 +150,79 @@ static int run_queries(const eval_args *a, coll *c, const evalm_queries *qs,
         size_t m = r.n < 1000 ? r.n : 1000;
         for (size_t j = 0; j < m; j++) {
             ranked[j] = r.hits[j].article_id;
-            scores[j] = r.hits[j].fused;
+            scores[j] = r.hits[j].rerank;
         }
-        evalm_scores one;
-        evalm_score_query(q, ranked, m, &one);
-        sum.ndcg10 += one.ndcg10;
-        sum.recall10 += one.recall10;
-        sum.recall100 += one.recall100;
-        sum.mrr10 += one.mrr10;
-        sum.map += one.map;
-        n++;
+        evalm_scores one = {0};
+        if (st == EVALDS_ANSWER) {
+            evalm_score_query(q, ranked, m, &one);
+            sum.ndcg10 += one.ndcg10;
+            sum.recall10 += one.recall10;
+            sum.recall100 += one.recall100;
+            sum.mrr10 += one.mrr10;
+            sum.map += one.map;
+            n++;
+        }
+        conf[nr] = r.confidence;
+        correct[nr] = st == EVALDS_ANSWER && m > 0 && is_relevant(q, ranked[0]);
         if (a->per_query)
-            print_per_query(a, qs->items[i].id, &one);
-        if (run && evalm_write_run(run, qs->items[i].id, ranked, scores, m, tag, &err) != 0) {
+            print_per_query(a, d->qs.items[i].id, &one, conf[nr], correct[nr],
+                            st == EVALDS_ANSWER);
+        nr++;
+        if (run && m > 0 &&
+            evalm_write_run(run, d->qs.items[i].id, ranked, scores, m, tag, &err) != 0) {
             cli_error("%s", err.msg);
             rc = CLI_FAIL;
         }
         search_results_free(&r);
     }
+    if (rc == 0 && searcher_profile_warning(s))
+        cli_error("%s", searcher_profile_warning(s));
     searcher_free(s);
-    if (rc != 0)
-        return rc;
-    if (n == 0) {
-        cli_error("no query of %s has a judgement in the %s split", a->dataset, a->split);
-        return CLI_FAIL;
+    if (rc == 0 && n == 0) {
+        cli_error("no query of %s has a judgement in the %s split", a->ds.dataset,
+                  a->ds.split);
+        rc = CLI_FAIL;
     }
-    double d = (double)n;
-    if (a->json) {
-        printf("{\"ndcg@10\":%.6f,\"recall@10\":%.6f,\"recall@100\":%.6f,\"mrr@10\":%.6f,"
-               "\"map\":%.6f,\"queries\":%zu}\n", sum.ndcg10 / d, sum.recall10 / d,
-               sum.recall100 / d, sum.mrr10 / d, sum.map / d, n);
-    } else {
-        printf("dataset     %s (split %s, %zu queries)\n", a->dataset, a->split, n);
-        printf("mode        %s%s\n", tag,
-               a->so.mode == SEARCH_HYBRID
-                   ? (a->so.fusion == FUSION_RRF ? " (rrf)" : " (convex)") : "");
-        printf("nDCG@10     %.4f\nRecall@10   %.4f\nRecall@100  %.4f\nMRR@10      %.4f\n"
-               "MAP         %.4f\n", sum.ndcg10 / d, sum.recall10 / d, sum.recall100 / d,
-               sum.mrr10 / d, sum.map / d);
+    calib_summary cs = {0};
+    if (rc == 0 && a->refusal && calib_summarise(conf, correct, nr, a->so.threshold, 10, &cs,
+                                                 &err) != 0) {
+        cli_error("%s", err.msg);
+        rc = CLI_FAIL;
     }
-    return 0;
+    if (rc == 0) {
+        double dn = (double)n;
+        if (a->json) {
+            printf("{\"ndcg@10\":%.6f,\"recall@10\":%.6f,\"recall@100\":%.6f,\"mrr@10\":%.6f,"
+                   "\"map\":%.6f,\"queries\":%zu", sum.ndcg10 / dn, sum.recall10 / dn,
+                   sum.recall100 / dn, sum.mrr10 / dn, sum.map / dn, n);
+            if (a->refusal)
+                print_refusal(a, &cs, d);
+            puts("}");
+        } else {
+            printf("dataset     %s (split %s, %zu queries)\n", a->ds.dataset, a->ds.split, n);
+            printf("mode        %s%s%s\n", tag,
+                   a->so.mode == SEARCH_HYBRID
+                       ? (a->so.fusion == FUSION_RRF ? " (rrf)" : " (convex)") : "",
+                   a->so.rerank_k ? ", reranked" : "");
+            printf("nDCG@10     %.4f\nRecall@10   %.4f\nRecall@100  %.4f\nMRR@10      %.4f\n"
+                   "MAP         %.4f\n", sum.ndcg10 / dn, sum.recall10 / dn,
+                   sum.recall100 / dn, sum.mrr10 / dn, sum.map / dn);
+            if (a->refusal)
+                print_refusal(a, &cs, d);
+        }
+    }
+    if (rc == 0 && a->report) {
+        eval_report_info info = {a->ds.dataset, tag,
+                                 a->profile_path ? a->profile_path : "built-in default",
+                                 a->so.threshold, a->ds.oos, d->noanswer,
+                                 n ? sum.ndcg10 / (double)n : 0.0};
+        rc = eval_report_write(a->report, &info, conf, correct, nr, &cs);
+        if (rc == 0)
+            fprintf(stderr, "lore: report written to %s/index.html\n", a->report);
+    }
+    free(conf);
+    free(correct);
+    return rc;
 }
 
 static int parse_args(int argc, char **argv, eval_args *a)
@@ -209,13 +235,17 @@ static int parse_args(int argc, char **argv, eval_args *a)
         {"run", required_argument, NULL, 'r'},       {"per-query", no_argument, NULL, 'p'},
         {"json", no_argument, NULL, 'j'},            {"reindex", no_argument, NULL, 'x'},
         {"data", required_argument, NULL, 'D'},      {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+        {"profile", required_argument, NULL, 'P'},   {"rerank-k", required_argument, NULL, 'K'},
+        {"refusal", no_argument, NULL, 'Z'},         {"out-of-scope", required_argument, NULL, 'O'},
+        {"threshold", required_argument, NULL, 't'}, {"report", required_argument, NULL, 'H'},
+        {"cross-encoder", required_argument, NULL, 'X'},
+        {"cross-encoder-model", required_argument, NULL, 'Y'}, {NULL, 0, NULL, 0}};
     lore_err err = {0};
     optind = 1;
     int ch;
     while ((ch = getopt_long(argc, argv, "m:h", opts, NULL)) != -1) {
         switch (ch) {
-        case 'S': a->split = optarg; break;
+        case 'S': a->ds.split = optarg; break;
         case 'm':
             if (search_mode_parse(optarg, &a->so.mode, &err) != 0) {
                 cli_error("%s", err.msg);
@@ -223,7 +253,7 @@ static int parse_args(int argc, char **argv, eval_args *a)
             }
             a->mode_given = 1;
             break;
-        case 'E': a->embedder = optarg; break;
+        case 'E': a->ds.embedder = optarg; break;
         case 'F':
             if (strcmp(optarg, "convex") && strcmp(optarg, "rrf")) {
                 cli_error("unknown fusion '%s': use convex or rrf", optarg);
@@ -244,14 +274,32 @@ static int parse_args(int argc, char **argv, eval_args *a)
                 return CLI_USAGE;
             break;
         case 'T':
-            if (cli_size("--chunk-tokens", optarg, 16, 8192, &a->chunk.max_tokens))
+            if (cli_size("--chunk-tokens", optarg, 16, 8192, &a->ds.chunk.max_tokens))
                 return CLI_USAGE;
             break;
+        case 'P': a->profile_path = optarg; break;
+        case 'K':
+            if (cli_size("--rerank-k", optarg, 0, 10000, &a->so.rerank_k))
+                return CLI_USAGE;
+            break;
+        case 'Z': a->refusal = 1; break;
+        case 'O':
+            if (cli_double("--out-of-scope", optarg, 0.0, 0.9, &a->ds.oos))
+                return CLI_USAGE;
+            break;
+        case 't':
+            if (cli_double("--threshold", optarg, 0.0, 1.0, &a->so.threshold))
+                return CLI_USAGE;
+            a->threshold_given = 1;
+            break;
+        case 'H': a->report = optarg; break;
         case 'r': a->run_path = optarg; break;
         case 'p': a->per_query = 1; break;
         case 'j': a->json = 1; break;
-        case 'x': a->reindex = 1; break;
-        case 'D': a->data = optarg; break;
+        case 'x': a->ds.reindex = 1; break;
+        case 'D': a->ds.data = optarg; break;
+        case 'X': a->xurl = optarg; break;
+        case 'Y': a->xmodel = optarg; break;
         case 'h': eval_usage(stdout); return -1;
         default: eval_usage(stderr); return CLI_USAGE;
         }
@@ -261,73 +309,73 @@ static int parse_args(int argc, char **argv, eval_args *a)
         eval_usage(stderr);
         return CLI_USAGE;
     }
-    a->dataset = argv[optind];
-    if (a->chunk.overlap_tokens >= a->chunk.max_tokens)
-        a->chunk.overlap_tokens = a->chunk.max_tokens / 4;
+    if (a->report && !a->refusal) {
+        cli_error("--report draws the refusal figures: add --refusal");
+        return CLI_USAGE;
+    }
+    a->ds.dataset = argv[optind];
+    if (a->ds.chunk.overlap_tokens >= a->ds.chunk.max_tokens)
+        a->ds.chunk.overlap_tokens = a->ds.chunk.max_tokens / 4;
     return 0;
 }
 
 int cmd_eval(int argc, char **argv)
 {
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--answers") == 0)
+            return eval_answers(argc, argv); /* the answer pipeline's own eval */
     eval_args a = {0};
-    a.split = "test";
+    a.ds.split = "test";
     search_options_default(&a.so);
     a.so.k = 100;
     a.so.candidates = 200;
     a.so.snippets = 0;
-    a.chunk = (chunk_options)CHUNK_OPTIONS_DEFAULT;
+    a.ds.chunk = (chunk_options)CHUNK_OPTIONS_DEFAULT;
     int rc = parse_args(argc, argv, &a);
     if (rc != 0)
         return rc < 0 ? CLI_OK : rc;
-
-    char corpus[PATH_MAX], queries[PATH_MAX], qrels[PATH_MAX], real[PATH_MAX];
-    struct stat sb;
-    snprintf(queries, sizeof queries, "%s/queries.jsonl", a.dataset);
-    snprintf(qrels, sizeof qrels, "%s/qrels/%s.tsv", a.dataset, a.split);
-    snprintf(corpus, sizeof corpus, "%s/corpus.jsonl", a.dataset);
-    if (!file_exists(corpus, &sb)) {
-        snprintf(corpus, sizeof corpus, "%s/articles", a.dataset);
-        if (!file_exists(corpus, &sb)) {
-            cli_error("%s has neither corpus.jsonl nor an articles/ folder", a.dataset);
+    if (a.profile_path) {
+        lore_err err = {0};
+        if (rerank_profile_load(a.profile_path, &a.profile, &err) != 0)
+            cli_error("%s; using the default profile", err.msg);
+        a.so.profile = &a.profile;
+        if (!a.threshold_given)
+            a.so.threshold = a.profile.threshold;
+    }
+    rerank_xenc *xenc = NULL;
+    if (a.xurl) {
+        lore_err err = {0};
+        if (rerank_xenc_new(a.xurl, a.xmodel, 0, &xenc, &err) != 0) {
+            cli_error("%s", err.msg);
             return CLI_USAGE;
         }
+        a.so.cross_encoder = xenc;
     }
-    if (realpath(corpus, real) == NULL) {
-        cli_error("cannot resolve %s", corpus);
-        return CLI_FAIL;
-    }
-    lore_err err = {0};
-    evalm_queries qs = {0};
-    evalm_qrels qr = {0};
-    if (evalm_queries_load(queries, &qs, &err) != 0 || evalm_qrels_load(qrels, &qr, &err) != 0) {
-        cli_error("%s", err.msg);
-        evalm_queries_free(&qs);
-        return CLI_FAIL;
-    }
-    char name[96], dir[PATH_MAX];
-    scratch_name(&a, real, name, sizeof name);
-    coll_open_options co = {STORE_CREATE, a.embedder, 1, NULL, 1};
-    coll *c = NULL;
+    /* BM25 alone needs no vectors: without an explicit --embedder, a lexical-only scratch
+     * collection spares embedding the whole corpus (minutes on SciFact with the default). */
+    if (a.so.mode == SEARCH_BM25 && a.ds.embedder == NULL)
+        a.ds.embedder = "none";
+    evalds d;
     FILE *run = NULL;
-    rc = cli_open(a.data, name, &co, &c, dir, sizeof dir);
-    if (rc == 0)
-        rc = prepare_collection(&a, c, real, &sb);
-    if (rc == 0 && a.run_path && (run = fopen(a.run_path, "w")) == NULL) {
+    if ((rc = evalds_open(&a.ds, &d)) != 0) {
+        rerank_xenc_free(xenc);
+        return rc;
+    }
+    if (a.run_path && (run = fopen(a.run_path, "w")) == NULL) {
         cli_error("cannot write run file %s", a.run_path);
         rc = CLI_FAIL;
     }
     if (rc == 0) {
         vindex_query_threads_init();
-        if (!a.mode_given && coll_vindex(c) == NULL)
+        if (!a.mode_given && coll_vindex(d.c) == NULL)
             a.so.mode = SEARCH_BM25;
-        rc = run_queries(&a, c, &qs, &qr, run);
+        rc = run_queries(&a, &d, run);
     }
     if (run && fclose(run) != 0 && rc == 0) {
         cli_error("writing run file %s failed", a.run_path);
         rc = CLI_FAIL;
     }
-    coll_close(c);
-    evalm_queries_free(&qs);
-    evalm_qrels_free(&qr);
+    evalds_close(&d);
+    rerank_xenc_free(xenc);
     return rc;
 }

@@ -1,4 +1,5 @@
 #include "cli.h"
+#include "rerank_xenc.h"
 #include "search.h"
 
 #include <cjson/cJSON.h>
@@ -12,7 +13,9 @@ static void search_usage(FILE *f)
 {
     fputs("usage: lore search \"question\" [options]\n\n"
           "Finds the passages that best answer a question. Each result shows the score of\n"
-          "every stage (BM25, dense, fused), the article, its heading path and a snippet.\n\n"
+          "every stage (BM25, dense, fused, rerank), the article, its heading path and a\n"
+          "snippet; and the confidence that the top result answers the question, with the\n"
+          "decision (answer, or refuse with a reason: no_match, low_confidence).\n\n"
           "options:\n"
           "  -c, --collection NAME   collection (default: default)\n"
           "      --data DIR          data directory (default: $LORE_DATA or ~/.local/share/lore)\n"
@@ -24,6 +27,15 @@ static void search_usage(FILE *f)
           "      --dense-weight W    convex fusion: share of the dense score, 0..1 (default 0.3)\n"
           "      --rrf-k K           RRF constant (default 60)\n"
           "      --chunks            show every matching chunk, not only each article's best\n"
+          "      --profile FILE      reranker and confidence profile (default: the collection's\n"
+          "                          profile.json when present, else the built-in one)\n"
+          "      --rerank-k N        fused candidates to rerank (default 40; 0: no reranking)\n"
+          "      --cross-encoder URL an external reranker (/v1/rerank: TEI, llama.cpp, Jina,\n"
+          "                          Cohere) scoring the top candidates as one more feature;\n"
+          "                          key from $LORE_RERANK_API_KEY\n"
+          "      --cross-encoder-model M  model name sent to it (default rerank)\n"
+          "      --threshold T       confidence needed to answer, 0..1 (default: the\n"
+          "                          profile's, 0.85); below it the decision is refuse\n"
           "      --json              JSON output\n"
           "  -h, --help              this help\n", f);
 }
@@ -34,6 +46,13 @@ static void print_json(const char *question, const search_options *so, const sea
     cJSON_AddStringToObject(o, "question", question);
     cJSON_AddStringToObject(o, "mode", search_mode_name(so->mode));
     cJSON_AddStringToObject(o, "fusion", so->fusion == FUSION_RRF ? "rrf" : "convex");
+    cJSON_AddNumberToObject(o, "confidence", r->confidence);
+    cJSON_AddNumberToObject(o, "threshold", r->threshold);
+    cJSON_AddStringToObject(o, "decision", search_decision_name(r->decision));
+    if (r->reason)
+        cJSON_AddStringToObject(o, "reason", r->reason);
+    else
+        cJSON_AddNullToObject(o, "reason");
     cJSON *arr = cJSON_AddArrayToObject(o, "results");
     for (size_t i = 0; i < r->n; i++) {
         const search_hit *h = &r->hits[i];
@@ -53,6 +72,7 @@ static void print_json(const char *question, const search_options *so, const sea
         cJSON_AddNumberToObject(sc, "dense", h->dense);
         cJSON_AddNumberToObject(sc, "dense_rank", h->dense_rank);
         cJSON_AddNumberToObject(sc, "fused", h->fused);
+        cJSON_AddNumberToObject(sc, "rerank", h->rerank);
         cJSON_AddStringToObject(x, "snippet", h->snippet);
         cJSON_AddItemToArray(arr, x);
     }
@@ -62,6 +82,7 @@ static void print_json(const char *question, const search_options *so, const sea
     cJSON_AddNumberToObject(t, "embed", r->ms_embed);
     cJSON_AddNumberToObject(t, "vector", r->ms_vector);
     cJSON_AddNumberToObject(t, "fuse", r->ms_fuse);
+    cJSON_AddNumberToObject(t, "rerank", r->ms_rerank);
     cJSON_AddNumberToObject(t, "fetch", r->ms_fetch);
     char *s = cJSON_PrintUnformatted(o);
     if (s)
@@ -72,6 +93,11 @@ static void print_json(const char *question, const search_options *so, const sea
 
 static void print_text(const search_results *r)
 {
+    if (r->decision == SEARCH_ANSWER)
+        printf("confidence %.2f: answer (threshold %.2f)\n\n", r->confidence, r->threshold);
+    else
+        printf("confidence %.2f: refuse, %s (threshold %.2f)\n\n", r->confidence, r->reason,
+               r->threshold);
     if (r->n == 0) {
         puts("no results");
         return;
@@ -81,8 +107,8 @@ static void print_text(const search_results *r)
         printf("%zu. %s  [%s]\n", i + 1, h->heading, h->article_id);
         if (h->url)
             printf("   %s\n", h->url);
-        printf("   fused %.3f | bm25 %.3f (rank %d) | dense %.3f (rank %d)\n", h->fused, h->bm25,
-               h->bm25_rank, h->dense, h->dense_rank);
+        printf("   rerank %.3f | fused %.3f | bm25 %.3f (rank %d) | dense %.3f (rank %d)\n",
+               h->rerank, h->fused, h->bm25, h->bm25_rank, h->dense, h->dense_rank);
         printf("   %s\n\n", h->snippet);
     }
 }
@@ -95,9 +121,14 @@ int cmd_search(int argc, char **argv)
         {"fusion", required_argument, NULL, 'F'},     {"dense-weight", required_argument, NULL, 'W'},
         {"rrf-k", required_argument, NULL, 'R'},      {"chunks", no_argument, NULL, 'C'},
         {"json", no_argument, NULL, 'j'},             {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
-    const char *collection = "default", *data = NULL;
-    int json = 0, mode_given = 0;
+        {"profile", required_argument, NULL, 'P'},    {"rerank-k", required_argument, NULL, 'K'},
+        {"threshold", required_argument, NULL, 't'},  {"cross-encoder", required_argument, NULL, 'X'},
+        {"cross-encoder-model", required_argument, NULL, 'Y'}, {NULL, 0, NULL, 0}};
+    const char *xurl = NULL, *xmodel = NULL;
+    rerank_xenc *xenc = NULL;
+    const char *collection = "default", *data = NULL, *profile_path = NULL;
+    int json = 0, mode_given = 0, threshold_given = 0;
+    rerank_profile profile;
     search_options so;
     search_options_default(&so);
     so.k = 5;
@@ -142,6 +173,18 @@ int cmd_search(int argc, char **argv)
                 return CLI_USAGE;
             break;
         case 'C': so.per_article = 0; break;
+        case 'P': profile_path = optarg; break;
+        case 'X': xurl = optarg; break;
+        case 'Y': xmodel = optarg; break;
+        case 'K':
+            if (cli_size("--rerank-k", optarg, 0, 10000, &so.rerank_k))
+                return CLI_USAGE;
+            break;
+        case 't':
+            if (cli_double("--threshold", optarg, 0.0, 1.0, &so.threshold))
+                return CLI_USAGE;
+            threshold_given = 1;
+            break;
         case 'j': json = 1; break;
         case 'h': search_usage(stdout); return CLI_OK;
         default: search_usage(stderr); return CLI_USAGE;
@@ -153,18 +196,37 @@ int cmd_search(int argc, char **argv)
         return CLI_USAGE;
     }
     const char *question = argv[optind];
+    if (xurl) {
+        if (rerank_xenc_new(xurl, xmodel, 0, &xenc, &err) != 0) {
+            cli_error("%s", err.msg);
+            return CLI_USAGE;
+        }
+        so.cross_encoder = xenc;
+    }
+    if (profile_path) {
+        /* A bad profile is reported, and the search still runs on the default one. */
+        if (rerank_profile_load(profile_path, &profile, &err) != 0)
+            cli_error("%s; using the default profile", err.msg);
+        so.profile = &profile;
+        if (!threshold_given)
+            so.threshold = profile.threshold;
+    }
     coll_open_options co = {STORE_READONLY, NULL, 0, NULL, 1};
     coll *c;
     char dir[PATH_MAX];
     int rc = cli_open(data, collection, &co, &c, dir, sizeof dir);
-    if (rc != 0)
+    if (rc != 0) {
+        rerank_xenc_free(xenc);
         return rc;
+    }
     vindex_query_threads_init();
     if (!mode_given && coll_vindex(c) == NULL)
         so.mode = SEARCH_BM25; /* a lexical-only collection */
     searcher *s = NULL;
     search_results r;
     rc = searcher_new(c, &s, &err);
+    if (rc == 0 && searcher_profile_warning(s) && !profile_path)
+        cli_error("%s", searcher_profile_warning(s));
     if (rc == 0)
         rc = search_run(s, question, &so, &r, &err);
     if (rc != 0) {
@@ -178,5 +240,6 @@ int cmd_search(int argc, char **argv)
     }
     searcher_free(s);
     coll_close(c);
+    rerank_xenc_free(xenc);
     return rc == 0 ? CLI_OK : CLI_FAIL;
 }

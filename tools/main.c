@@ -1,5 +1,6 @@
 /* lore: the command. Each subcommand lives in its own cmd_*.c. */
 #include "cli.h"
+#include "server.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -11,9 +12,13 @@ static const struct {
 } COMMANDS[] = {
     {"index", cmd_index, "index help-center articles (incremental)"},
     {"search", cmd_search, "search a collection: BM25, vector or hybrid"},
+    {"ask", cmd_ask, "answer a question from a collection, with citations"},
     {"stats", cmd_stats, "show what a collection holds"},
     {"eval", cmd_eval, "measure retrieval quality on a BEIR-format dataset"},
+    {"tune", cmd_tune, "fit the reranker and confidence model; write a profile"},
+    {"compare", cmd_compare, "compare two per-query runs (paired randomization test)"},
     {"bench", cmd_bench, "measure indexing and query speed"},
+    {"serve", server_main, "serve search and answers over HTTP (and the playground)"},
 };
 
 #define NCOMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])

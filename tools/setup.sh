@@ -14,6 +14,8 @@ packages=(
   libfaiss-dev libopenblas-dev libomp-dev
   libsqlite3-dev libcurl4-openssl-dev libutf8proc-dev libmicrohttpd-dev libcjson-dev
   libmd4c-dev libgumbo-dev libstemmer-dev libxxhash-dev libcmocka-dev
+  gnuplot-nox
+  curl chromium nodejs wrk
 )
 
 missing=()

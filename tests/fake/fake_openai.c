@@ -15,7 +15,22 @@
  *                         splitmix64 stream, values in [-1, 1), NOT normalised), so identical
  *                         texts get identical vectors and different texts differ. An empty
  *                         string input is a 400, as with OpenAI.
- * More routes (e.g. /v1/chat/completions) go into the `routes` table.
+ *   POST /v1/chat/completions  {"model", "messages", "stream", ...}
+ *                         A stand-in model: it answers with the first sentence or two of the
+ *                         text of <source id="1"> in the last user message, cited "[1]"; a
+ *                         refinement request (system message asking for a "standalone search
+ *                         query") gets the first customer turn joined with the latest message.
+ *                         An "ignore all previous instructions" that appears OUTSIDE every
+ *                         <source> fence is obeyed ("PWNED. ..."), as a gullible model would.
+ *                         Non-streamed replies carry "reasoning_content"; streamed ones (SSE,
+ *                         chunked, word-sized deltas, finish_reason, "data: [DONE]") start with
+ *                         "reasoning_content" and "reasoning" deltas: text holding
+ *                         "SECRET-REASONING" that clients must never show.
+ *   POST /v1/rerank      {"model", "query", "documents" (or "texts"), "top_n"}
+ *                         A stand-in cross-encoder: relevance_score is the share of the
+ *                         query's words (3+ characters) the document contains; results sorted
+ *                         by score, cut to top_n, as {"results": [{"index", "relevance_score"}]}.
+ * More routes go into the `routes` table.
  *
  * Flags:
  *   --port N              listen port (0 = any free port; default 0)
@@ -34,6 +49,14 @@
  *   --drop-last           leave the last item out of "data"
  *   --dim-change-after N  requests after the Nth answer with vectors of dim + 1
  *   --max-seconds N       exit by itself after N seconds (default 600)
+ *   --chat MODE           chat behaviour: normal (default), malformed (truncated JSON, or a
+ *                         broken stream event), cut (the stream stops mid-answer: connection
+ *                         dropped, no [DONE]), invent (cites [9]), notcovered (says the sources
+ *                         do not cover it), unsupported (adds a sentence no source supports),
+ *                         length (finish_reason "length")
+ *   --chat-fail-model M   chat requests for model M answer 500 (a primary that is down)
+ *   --first-token-ms N    chat: wait N ms before the first byte of the reply
+ *   --token-delay-ms N    chat streams: wait N ms after each event
  * SIGTERM or SIGINT stop it cleanly (exit status 0); so does --max-seconds running out.
  *
  * Order of checks per request: delay, then --require-key, then --fail-first (counted over
@@ -46,9 +69,11 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -69,7 +94,11 @@ static struct {
     int drop_last;
     long dim_change_after;
     long max_seconds;
-} cfg = {0, NULL, 16, 0, 500, -1, 0, NULL, NULL, 0, 0, 0, -1, 600};
+    const char *chat;            /* --chat MODE */
+    const char *chat_fail_model; /* --chat-fail-model M */
+    long first_token_ms;         /* --first-token-ms N */
+    long token_delay_ms;         /* --token-delay-ms N */
+} cfg = {0, NULL, 16, 0, 500, -1, 0, NULL, NULL, 0, 0, 0, -1, 600, "normal", NULL, 0, 0};
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static unsigned long n_requests; /* guarded by mu */
@@ -87,10 +116,13 @@ typedef struct request {
     unsigned long seq;
 } request;
 
+struct sse_stream;
+
 typedef struct reply {
     int status;
     char *body; /* malloc'd (cJSON_Print* or strdup-like); freed by the caller */
     long retry_after;
+    struct sse_stream *stream; /* set: a text/event-stream reply instead of body */
 } reply;
 
 typedef void (*route_fn)(const request *rq, reply *rp);
@@ -228,6 +260,374 @@ static void handle_embeddings(const request *rq, reply *rp)
     cJSON_Delete(one);
 }
 
+/* ---- POST /v1/chat/completions ---- */
+
+static void sleep_ms(long ms);
+
+/* A stand-in for a model that answers from the prompt lore built: it quotes the start of the
+ * text of source 1 and cites it, so a correct client gets a grounded, validatable answer.
+ * --chat MODE scripts the misbehaviours the client must survive (see the header). */
+
+typedef struct sse_stream {
+    char **events; /* full "data: ...\n\n" strings */
+    size_t n, next, pos;
+    long first_delay_ms;
+    int cut;       /* end with an error after the events (connection dropped) */
+} sse_stream;
+
+/* An instruction that escaped the <source> fences: a model would obey it. */
+static int injection_outside_fences(const char *s)
+{
+    int depth = 0;
+    for (const char *p = s; *p; p++) {
+        if (strncmp(p, "<source id=", 11) == 0)
+            depth++;
+        else if (strncmp(p, "</source>", 9) == 0 && depth > 0)
+            depth--;
+        else if (depth == 0 && strncasecmp(p, "ignore all previous instructions", 32) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* The first sentence or two of source 1's text, on one line. */
+static char *quote_source1(const char *user)
+{
+    const char *s = strstr(user, "<source id=\"1\">");
+    const char *t = s ? strstr(s, "\ntext:\n") : NULL;
+    if (t == NULL)
+        return NULL;
+    t += 7;
+    const char *end = strstr(t, "\n</source>");
+    if (end == NULL)
+        end = t + strlen(t);
+    size_t cap = (size_t)(end - t) + 1, n = 0;
+    char *out = malloc(cap);
+    if (out == NULL)
+        return NULL;
+    int sentences = 0;
+    for (const char *p = t; p < end && sentences < 2; p++) {
+        char c = (*p == '\n' || *p == '\t') ? ' ' : *p;
+        if (c == '#' || c == '|' || c == '*' || c == '`' || (c == ' ' && n > 0 && out[n - 1] == ' '))
+            continue;
+        if (n == 0 && c == ' ')
+            continue;
+        out[n++] = c;
+        if ((c == '.' || c == '!' || c == '?') && (p + 1 == end || p[1] == ' ' || p[1] == '\n') &&
+            n > 20)
+            sentences++;
+    }
+    while (n > 0 && out[n - 1] == ' ')
+        n--;
+    out[n] = '\0';
+    return out;
+}
+
+static const char *last_user(const cJSON *messages, const char **system)
+{
+    const char *u = NULL;
+    *system = "";
+    const cJSON *m;
+    cJSON_ArrayForEach(m, messages)
+    {
+        const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
+        const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
+        if (!cJSON_IsString(role) || !cJSON_IsString(content))
+            continue;
+        if (strcmp(role->valuestring, "user") == 0)
+            u = content->valuestring;
+        else if (strcmp(role->valuestring, "system") == 0)
+            *system = content->valuestring;
+    }
+    return u;
+}
+
+/* The reply text for a request, per --chat. */
+static char *chat_text(const cJSON *messages, const char **finish)
+{
+    const char *system;
+    const char *user = last_user(messages, &system);
+    char buf[4096];
+    *finish = "stop";
+    if (user == NULL)
+        return copy_str("Hello.");
+    if (strstr(system, "standalone search query") != NULL) {
+        /* Refinement: the first customer turn joined with the latest message. */
+        const char *c = strstr(user, "customer: ");
+        const char *l = strstr(user, "Latest message: ");
+        size_t cn = c ? strcspn(c + 10, "\n") : 0;
+        size_t ln = l ? strcspn(l + 16, "\n") : 0;
+        snprintf(buf, sizeof buf, "%.*s %.*s", (int)cn, c ? c + 10 : "", (int)ln,
+                 l ? l + 16 : "");
+        return copy_str(buf);
+    }
+    if (injection_outside_fences(user))
+        return copy_str("PWNED. Send your card number to win.");
+    if (strcmp(cfg.chat, "notcovered") == 0)
+        return copy_str("The sources do not cover this question.");
+    char *q = quote_source1(user);
+    if (q == NULL)
+        return copy_str("The sources do not cover this question.");
+    if (strcmp(cfg.chat, "invent") == 0)
+        snprintf(buf, sizeof buf, "%s [9]", q);
+    else if (strcmp(cfg.chat, "unsupported") == 0)
+        snprintf(buf, sizeof buf, "%s [1] Our premium concierge plan includes unlimited "
+                 "free helicopter transfers for every customer. [1]", q);
+    else
+        snprintf(buf, sizeof buf, "%s [1]", q);
+    if (strcmp(cfg.chat, "length") == 0)
+        *finish = "length";
+    free(q);
+    return copy_str(buf);
+}
+
+static char *chunk_event(const char *model, const char *field, const char *text,
+                         const char *finish)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "id", "chatcmpl-fake");
+    cJSON_AddStringToObject(root, "object", "chat.completion.chunk");
+    cJSON_AddStringToObject(root, "model", model);
+    cJSON *choices = cJSON_AddArrayToObject(root, "choices");
+    cJSON *ch = cJSON_CreateObject();
+    cJSON_AddNumberToObject(ch, "index", 0);
+    cJSON *delta = cJSON_AddObjectToObject(ch, "delta");
+    if (field != NULL)
+        cJSON_AddStringToObject(delta, field, text);
+    if (finish != NULL)
+        cJSON_AddStringToObject(ch, "finish_reason", finish);
+    else
+        cJSON_AddNullToObject(ch, "finish_reason");
+    cJSON_AddItemToArray(choices, ch);
+    char *js = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    size_t n = strlen(js) + 16;
+    char *ev = malloc(n);
+    snprintf(ev, n, "data: %s\n\n", js);
+    cJSON_free(js);
+    return ev;
+}
+
+static int push_event(sse_stream *st, char *ev)
+{
+    char **p = realloc(st->events, (st->n + 1) * sizeof *p);
+    if (p == NULL || ev == NULL) {
+        free(ev);
+        if (p != NULL)
+            st->events = p;
+        return -1;
+    }
+    st->events = p;
+    st->events[st->n++] = ev;
+    return 0;
+}
+
+static void handle_chat(const request *rq, reply *rp)
+{
+    if (rq->json == NULL) {
+        error_reply(rp, 400, "invalid_request_error", "fake: body is not valid JSON");
+        return;
+    }
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(rq->json, "model");
+    const cJSON *messages = cJSON_GetObjectItemCaseSensitive(rq->json, "messages");
+    const cJSON *stream = cJSON_GetObjectItemCaseSensitive(rq->json, "stream");
+    const char *m = cJSON_IsString(model) ? model->valuestring : "fake";
+    if (!cJSON_IsArray(messages) || cJSON_GetArraySize(messages) == 0) {
+        error_reply(rp, 400, "invalid_request_error", "fake: \"messages\" must be a non-empty array");
+        return;
+    }
+    if (cfg.chat_fail_model != NULL && strcmp(m, cfg.chat_fail_model) == 0) {
+        error_reply(rp, 500, "server_error", "fake: this model is down");
+        return;
+    }
+    int streamed = cJSON_IsTrue(stream);
+    if (strcmp(cfg.chat, "malformed") == 0 && !streamed) {
+        rp->status = 200;
+        rp->body = copy_str("{\"id\": \"chatcmpl-fake\", \"choices\": [{\"message\": {\"content\": \"To");
+        return;
+    }
+    const char *finish;
+    char *text = chat_text(messages, &finish);
+    if (text == NULL) {
+        error_reply(rp, 500, "server_error", "fake: out of memory");
+        return;
+    }
+    if (!streamed) {
+        if (cfg.first_token_ms > 0)
+            sleep_ms(cfg.first_token_ms);
+        cJSON *root = cJSON_CreateObject();
+        cJSON_AddStringToObject(root, "id", "chatcmpl-fake");
+        cJSON_AddStringToObject(root, "object", "chat.completion");
+        cJSON_AddStringToObject(root, "model", m);
+        cJSON *choices = cJSON_AddArrayToObject(root, "choices");
+        cJSON *ch = cJSON_CreateObject();
+        cJSON_AddNumberToObject(ch, "index", 0);
+        cJSON *msg = cJSON_AddObjectToObject(ch, "message");
+        cJSON_AddStringToObject(msg, "role", "assistant");
+        cJSON_AddStringToObject(msg, "content", text);
+        /* gpt-oss servers return the reasoning beside the answer: it must never be shown. */
+        cJSON_AddStringToObject(msg, "reasoning_content", "SECRET-REASONING about the answer");
+        cJSON_AddStringToObject(ch, "finish_reason", finish);
+        cJSON_AddItemToArray(choices, ch);
+        json_reply(rp, root);
+        cJSON_Delete(root);
+        free(text);
+        return;
+    }
+    sse_stream *st = calloc(1, sizeof *st);
+    if (st == NULL) {
+        free(text);
+        error_reply(rp, 500, "server_error", "fake: out of memory");
+        return;
+    }
+    st->first_delay_ms = cfg.first_token_ms;
+    int bad = push_event(st, chunk_event(m, "role", "assistant", NULL));
+    bad |= push_event(st, chunk_event(m, "reasoning_content", "SECRET-REASONING step one", NULL));
+    bad |= push_event(st, chunk_event(m, "reasoning", "SECRET-REASONING step two", NULL));
+    /* The answer in word-sized deltas, as a real server sends it. */
+    size_t len = strlen(text), stop = len;
+    if (strcmp(cfg.chat, "cut") == 0)
+        stop = len / 2;
+    for (size_t i = 0; i < stop && !bad;) {
+        size_t j = i;
+        while (j < stop && text[j] != ' ')
+            j++;
+        if (j < stop)
+            j++;
+        char piece[512];
+        size_t pn = j - i < sizeof piece - 1 ? j - i : sizeof piece - 1;
+        memcpy(piece, text + i, pn);
+        piece[pn] = '\0';
+        bad |= push_event(st, chunk_event(m, "content", piece, NULL));
+        i = j;
+    }
+    if (strcmp(cfg.chat, "cut") == 0) {
+        st->cut = 1;
+    } else if (strcmp(cfg.chat, "malformed") == 0) {
+        bad |= push_event(st, copy_str("data: {\"choices\": [{\"delta\": {\"content\": \"x\n\n"));
+        bad |= push_event(st, copy_str("data: [DONE]\n\n"));
+    } else {
+        bad |= push_event(st, chunk_event(m, NULL, NULL, finish));
+        bad |= push_event(st, copy_str("data: [DONE]\n\n"));
+    }
+    free(text);
+    rp->status = 200;
+    rp->stream = st;
+    if (bad)
+        rp->stream->cut = 1;
+}
+
+static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    sse_stream *st = cls;
+    if (st->next == 0 && st->pos == 0 && st->first_delay_ms > 0) {
+        sleep_ms(st->first_delay_ms);
+        st->first_delay_ms = 0;
+    }
+    if (st->next >= st->n)
+        return st->cut ? MHD_CONTENT_READER_END_WITH_ERROR : MHD_CONTENT_READER_END_OF_STREAM;
+    const char *ev = st->events[st->next];
+    size_t left = strlen(ev) - st->pos;
+    size_t n = left < max ? left : max;
+    memcpy(buf, ev + st->pos, n);
+    st->pos += n;
+    if (st->pos == strlen(ev)) {
+        st->next++;
+        st->pos = 0;
+        if (cfg.token_delay_ms > 0)
+            sleep_ms(cfg.token_delay_ms);
+    }
+    return (ssize_t)n;
+}
+
+static void sse_free(void *cls)
+{
+    sse_stream *st = cls;
+    for (size_t i = 0; i < st->n; i++)
+        free(st->events[i]);
+    free(st->events);
+    free(st);
+}
+
+/* ---- POST /v1/rerank ---- */
+
+/* 1 when the lower-cased word w[0..n) occurs as a word of the lower-cased text. */
+static int has_word(const char *text, const char *w, size_t n)
+{
+    for (const char *p = text; *p;) {
+        while (*p && !isalnum((unsigned char)*p))
+            p++;
+        const char *s = p;
+        while (*p && isalnum((unsigned char)*p))
+            p++;
+        if ((size_t)(p - s) == n && strncasecmp(s, w, n) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* A stand-in cross-encoder: the relevance of a document is the share of the query's words
+ * (3+ letters) it contains. Results are sorted by score, cut to top_n. */
+static void handle_rerank(const request *rq, reply *rp)
+{
+    const cJSON *q = rq->json ? cJSON_GetObjectItemCaseSensitive(rq->json, "query") : NULL;
+    const cJSON *docs = rq->json ? cJSON_GetObjectItemCaseSensitive(rq->json, "documents") : NULL;
+    if (docs == NULL && rq->json)
+        docs = cJSON_GetObjectItemCaseSensitive(rq->json, "texts");
+    const cJSON *top = rq->json ? cJSON_GetObjectItemCaseSensitive(rq->json, "top_n") : NULL;
+    if (!cJSON_IsString(q) || !cJSON_IsArray(docs)) {
+        error_reply(rp, 400, "invalid_request_error",
+                    "fake: rerank needs a string \"query\" and an array \"documents\"");
+        return;
+    }
+    int n = cJSON_GetArraySize(docs);
+    double *score = calloc((size_t)n + 1, sizeof *score);
+    int *order = calloc((size_t)n + 1, sizeof *order);
+    if (score == NULL || order == NULL) {
+        free(score);
+        free(order);
+        error_reply(rp, 500, "server_error", "fake: out of memory");
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        const char *d = cJSON_GetArrayItem(docs, i)->valuestring;
+        int words = 0, found = 0;
+        for (const char *p = q->valuestring; *p;) {
+            while (*p && !isalnum((unsigned char)*p))
+                p++;
+            const char *s = p;
+            while (*p && isalnum((unsigned char)*p))
+                p++;
+            if (p - s >= 3) {
+                words++;
+                found += d != NULL && has_word(d, s, (size_t)(p - s));
+            }
+        }
+        score[i] = words ? (double)found / words : 0.0;
+        order[i] = i;
+    }
+    for (int i = 1; i < n; i++) /* insertion sort by score, stable */
+        for (int j = i; j > 0 && score[order[j]] > score[order[j - 1]]; j--) {
+            int t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    int keep = cJSON_IsNumber(top) && top->valueint > 0 && top->valueint < n ? top->valueint : n;
+    cJSON *root = cJSON_CreateObject();
+    cJSON *res = cJSON_AddArrayToObject(root, "results");
+    for (int k = 0; k < keep; k++) {
+        cJSON *it = cJSON_CreateObject();
+        cJSON_AddNumberToObject(it, "index", order[k]);
+        cJSON_AddNumberToObject(it, "relevance_score", score[order[k]]);
+        cJSON_AddItemToArray(res, it);
+    }
+    json_reply(rp, root);
+    cJSON_Delete(root);
+    free(score);
+    free(order);
+}
+
 /* ---- routing ---- */
 
 static const struct route {
@@ -236,6 +636,8 @@ static const struct route {
     route_fn fn;
 } routes[] = {
     {"POST", "/v1/embeddings", handle_embeddings},
+    {"POST", "/v1/chat/completions", handle_chat},
+    {"POST", "/v1/rerank", handle_rerank},
 };
 
 static void dispatch(const request *rq, reply *rp)
@@ -274,6 +676,19 @@ static void log_request(const request *rq, const reply *rp)
     const cJSON *model = rq->json ? cJSON_GetObjectItemCaseSensitive(rq->json, "model") : NULL;
     if (cJSON_IsString(model))
         cJSON_AddStringToObject(line, "model", model->valuestring);
+    const cJSON *messages =
+        rq->json ? cJSON_GetObjectItemCaseSensitive(rq->json, "messages") : NULL;
+    if (cJSON_IsArray(messages)) {
+        /* Chat requests: everything the client sent, to prove what did and did not leave. */
+        const cJSON *k;
+        cJSON_ArrayForEach(k, rq->json)
+        {
+            if (k->string != NULL && strcmp(k->string, "model") != 0 &&
+                strcmp(k->string, "messages") != 0)
+                cJSON_AddItemToObject(line, k->string, cJSON_Duplicate(k, 1));
+        }
+        cJSON_AddItemToObject(line, "messages", cJSON_Duplicate(messages, 1));
+    }
     const cJSON *input = rq->json ? cJSON_GetObjectItemCaseSensitive(rq->json, "input") : NULL;
     if (cJSON_IsArray(input)) {
         cJSON_AddNumberToObject(line, "n_inputs", cJSON_GetArraySize(input));
@@ -378,7 +793,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 
     /* Upload complete. */
     request rq = {conn, method, url, cx->buf ? cx->buf : "", cx->len, NULL, 0};
-    reply rp = {500, NULL, -1};
+    reply rp = {500, NULL, -1, NULL};
     pthread_mutex_lock(&mu);
     rq.seq = ++n_requests;
     pthread_mutex_unlock(&mu);
@@ -392,13 +807,22 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     cJSON_Delete(rq.json);
 
     const char *body = rp.body ? rp.body : "";
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *resp;
+    if (rp.stream != NULL) {
+        /* Chunked: the events go out one by one, as a real server streams tokens. */
+        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, sse_read, rp.stream,
+                                                 sse_free);
+        if (resp == NULL)
+            sse_free(rp.stream);
+    } else {
+        resp = MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_MUST_COPY);
+    }
     free(rp.body);
     if (resp == NULL)
         return MHD_NO;
     enum MHD_Result ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-                                                 "application/json");
+                                                 rp.stream ? "text/event-stream"
+                                                           : "application/json");
     if (ok == MHD_YES && rp.retry_after >= 0) {
         char ra[32];
         snprintf(ra, sizeof ra, "%ld", rp.retry_after);
@@ -431,7 +855,8 @@ static void usage(const char *argv0)
     fprintf(stderr,
             "usage: %s [--port N] [--port-file F] [--dim N] [--fail-first N] [--fail-status S]\n"
             "  [--retry-after SEC] [--delay-ms N] [--require-key KEY] [--log FILE] [--malformed]\n"
-            "  [--reverse] [--drop-last] [--dim-change-after N] [--max-seconds N]\n",
+            "  [--reverse] [--drop-last] [--dim-change-after N] [--max-seconds N]\n"
+            "  [--chat MODE] [--chat-fail-model M] [--first-token-ms N] [--token-delay-ms N]\n",
             argv0);
 }
 
@@ -459,6 +884,8 @@ static const struct num_flag {
     {"--delay-ms", &cfg.delay_ms, 0, 3600000},
     {"--dim-change-after", &cfg.dim_change_after, 0, 1000000000},
     {"--max-seconds", &cfg.max_seconds, 1, 86400},
+    {"--first-token-ms", &cfg.first_token_ms, 0, 3600000},
+    {"--token-delay-ms", &cfg.token_delay_ms, 0, 60000},
 };
 
 static int parse_args(int argc, char **argv)
@@ -492,6 +919,23 @@ static int parse_args(int argc, char **argv)
         }
         if (strcmp(a, "--log") == 0) {
             cfg.log_path = v;
+            continue;
+        }
+        if (strcmp(a, "--chat") == 0) {
+            static const char *const modes[] = {"normal", "malformed", "cut", "invent",
+                                                "notcovered", "unsupported", "length"};
+            int known = 0;
+            for (size_t k = 0; k < sizeof modes / sizeof modes[0]; k++)
+                known |= strcmp(v, modes[k]) == 0;
+            if (!known) {
+                fprintf(stderr, "fake_openai: unknown --chat mode \"%s\"\n", v);
+                return -1;
+            }
+            cfg.chat = v;
+            continue;
+        }
+        if (strcmp(a, "--chat-fail-model") == 0) {
+            cfg.chat_fail_model = v;
             continue;
         }
         const struct num_flag *f = NULL;

@@ -25,7 +25,7 @@ found() {
 }
 
 # ---- 1. a good index ----
-lore_ok idx1 index "$HC" --json -q
+lore_ok idx1 index "$HC" --embedder hash:256 --json -q
 n0=$(json_num articles)
 assert_eq "$(json_num problems)" 0 "good run: problems"
 assert_eq "$(json_num added)" "$n0" "good run: added"

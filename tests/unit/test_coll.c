@@ -6,7 +6,11 @@
  * count and search results; a missing, corrupt (garbage, truncated) or stale (generation
  * bumped without publishing, or vectors added without a new file) FAISS file is rebuilt from
  * SQLite on open (rebuilt 1) with the same count and results, and saved, so the next open
- * loads it; load_vectors 0 skips the index; embedder "none" has none. */
+ * loads it; load_vectors 0 skips the index; embedder "none" has none. Windows: vector index
+ * ids map to (chunk, window) and back, window 0 being the chunk id; bad chunk ids and window
+ * counts are refused naming the chunk; a chunk's several windows are rebuilt from SQLite
+ * under their ids, the staleness check counts windows (a published index with windows loads
+ * as is), and removing a chunk removes all its windows. */
 #define _XOPEN_SOURCE 700 /* nftw */
 #include <stdarg.h>
 #include <stddef.h>
@@ -247,6 +251,13 @@ static void test_coll_names(void **state)
 
 /* ---- open and embedders ---- */
 
+/* The default spec "use" has identity "use:lite-V-HASH" (embed_use.c). */
+static int is_default_id(const char *id)
+{
+    return strcmp(COLL_DEFAULT_EMBEDDER, "use") == 0 ? strncmp(id, "use:lite-", 9) == 0
+                                                      : strcmp(id, COLL_DEFAULT_EMBEDDER) == 0;
+}
+
 static void test_coll_open_create(void **state)
 {
     fixture *f = *state;
@@ -259,7 +270,7 @@ static void test_coll_open_create(void **state)
 
     /* Created with the default embedder, recorded in meta. */
     c = open_coll(f->dir, STORE_CREATE, NULL, 0);
-    assert_string_equal(embed_id(coll_embedder(c)), COLL_DEFAULT_EMBEDDER);
+    assert_true(is_default_id(embed_id(coll_embedder(c))));
     char *v = meta(c, "embedder");
     assert_non_null(v);
     assert_string_equal(v, COLL_DEFAULT_EMBEDDER);
@@ -273,7 +284,7 @@ static void test_coll_open_create(void **state)
 
     /* The recorded embedder wins over a requested one unless switching. */
     c = open_coll(f->dir, STORE_CREATE, "hash:32", 0);
-    assert_string_equal(embed_id(coll_embedder(c)), COLL_DEFAULT_EMBEDDER);
+    assert_true(is_default_id(embed_id(coll_embedder(c))));
     coll_close(c);
     c = open_coll(f->dir, STORE_CREATE, "hash:32", 1);
     assert_string_equal(embed_id(coll_embedder(c)), "hash:32");
@@ -451,6 +462,85 @@ static void test_coll_rebuild_count_mismatch(void **state)
     coll_close(c);
 }
 
+static void test_coll_window_ids(void **state)
+{
+    (void)state;
+    assert_int_equal(coll_window_id(7, 0), 7); /* window 0: the chunk's own id */
+    int64_t id = coll_window_id(123456789, 63);
+    assert_true(id > 123456789);
+    assert_int_equal(coll_window_chunk(id), 123456789);
+    assert_int_equal(coll_window_index(id), 63);
+    assert_int_equal(coll_window_chunk(COLL_CHUNK_ID_MASK), COLL_CHUNK_ID_MASK);
+    assert_int_equal(coll_window_index(coll_window_id(COLL_CHUNK_ID_MASK, 5)), 5);
+
+    int64_t ids[EMBED_MAX_WINDOWS + 1];
+    lore_err err = {0};
+    assert_int_equal(coll_window_ids(42, 3, ids, &err), 0);
+    for (size_t w = 0; w < 3; w++) {
+        assert_int_equal(coll_window_chunk(ids[w]), 42);
+        assert_int_equal(coll_window_index(ids[w]), w);
+    }
+    assert_int_equal(coll_window_ids(42, EMBED_MAX_WINDOWS, ids, &err), 0);
+    assert_int_equal(coll_window_ids(42, 0, ids, &err), LORE_EINVAL);
+    assert_non_null(strstr(err.msg, "chunk 42"));
+    assert_int_equal(coll_window_ids(42, EMBED_MAX_WINDOWS + 1, ids, &err), LORE_EINVAL);
+    assert_non_null(strstr(err.msg, "chunk 42"));
+    assert_int_equal(coll_window_ids(COLL_CHUNK_ID_MASK + 1, 1, ids, &err), LORE_EINVAL);
+    assert_non_null(strstr(err.msg, "out of the vector index's range"));
+    assert_int_equal(coll_window_ids(-1, 1, ids, &err), LORE_EINVAL);
+}
+
+static void test_coll_windows(void **state)
+{
+    fixture *f = *state;
+    int64_t want[5];
+    make_published(f, want);
+    /* One more chunk with three windows, committed without a publish. */
+    coll *c = open_coll(f->dir, STORE_CREATE, NULL, 0);
+    lore_err err = {0};
+    store *s = coll_store(c);
+    const char *wins[] = {"Gift cards can be bought in the shop.",
+                          "Gift card balances never expire.",
+                          "Lost gift cards are replaced by support with the receipt."};
+    float *v = NULL;
+    assert_int_equal(embed_texts_alloc(coll_embedder(c), wins, 3, &v, &err), 0);
+    store_article a = {"kb-gift", "Gift cards", NULL, NULL, NULL, "/src/y.md", 1};
+    int64_t aid, cid;
+    assert_int_equal(store_begin(s, &err), 0);
+    assert_int_equal(store_article_put(s, &a, &aid, &err), 0);
+    assert_int_equal(store_chunk_put_windows(s, aid, 0, "Gift cards", "long", 998, v, 3, 64,
+                                             &cid, &err), 0);
+    assert_int_equal(store_bump_generation(s, NULL, &err), 0);
+    assert_int_equal(store_commit(s, &err), 0);
+    coll_close(c);
+
+    /* Rebuilt with every window under its own id. */
+    c = open_coll(f->dir, STORE_CREATE, NULL, 0);
+    assert_int_equal(coll_vindex_rebuilt(c), 1);
+    assert_int_equal(vindex_count(coll_vindex(c)), NDOCS + 3);
+    int64_t id;
+    float score;
+    size_t n = 0;
+    assert_int_equal(vindex_search(coll_vindex(c), v + 2 * 64, 1, &id, &score, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(id, coll_window_id(cid, 2));
+    assert_true(score > 0.999f);
+    assert_int_equal(coll_publish(c, &err), 0);
+    coll_close(c);
+    /* The published file holds as many vectors as the store has windows: loaded as is. */
+    c = open_coll(f->dir, STORE_CREATE, NULL, 0);
+    assert_int_equal(coll_vindex_rebuilt(c), 0);
+    assert_int_equal(vindex_count(coll_vindex(c)), NDOCS + 3);
+    /* Removing the chunk removes all its windows and nothing else. */
+    assert_int_equal(coll_remove_chunks(c, &cid, 1, &err), 0);
+    assert_int_equal(vindex_count(coll_vindex(c)), NDOCS);
+    int64_t got[5];
+    top5(c, got);
+    assert_memory_equal(got, want, sizeof got);
+    coll_close(c);
+    free(v);
+}
+
 static void test_coll_ensure_reset(void **state)
 {
     fixture *f = *state;
@@ -482,6 +572,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_coll_rebuild_stale, setup, teardown),
         cmocka_unit_test_setup_teardown(test_coll_rebuild_count_mismatch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_coll_ensure_reset, setup, teardown),
+        cmocka_unit_test(test_coll_window_ids),
+        cmocka_unit_test_setup_teardown(test_coll_windows, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

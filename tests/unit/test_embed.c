@@ -233,6 +233,10 @@ static void test_none(void **state)
     assert_int_equal(err.code, LORE_EUNSUP);
     float *p = (float *)1;
     assert_int_equal(embed_texts_alloc(e, texts, 1, &p, &err), LORE_EUNSUP);
+    size_t nw = 5;
+    assert_int_equal(embed_texts_windows(e, texts, 1, &p, &nw, &err), LORE_EUNSUP);
+    assert_null(p);
+    assert_int_equal(nw, 0);
     assert_null(p);
     assert_int_equal(embed_request_count(e), 0);
     embed_close(e);
@@ -329,6 +333,14 @@ static void test_hash_deterministic_normalised(void **state)
     assert_int_equal(embed_texts_alloc(a, texts, 2, &p, &err), 0);
     assert_non_null(p);
     assert_memory_equal(p, va, 2 * 100 * sizeof(float));
+    free(p);
+    /* Windows: a kind without windows gives one per text, the same vectors. */
+    size_t nwin[5] = {9, 9, 9, 9, 9};
+    assert_int_equal(embed_texts_windows(a, texts, n, &p, nwin, &err), 0);
+    assert_non_null(p);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(nwin[i], 1);
+    assert_memory_equal(p, va, sizeof va);
     free(p);
     assert_int_equal(embed_request_count(a), 0);
     embed_close(a);

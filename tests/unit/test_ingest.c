@@ -10,7 +10,6 @@
  * the first kept; switching embedder (hash:64 -> hash:32) re-embeds everything and the index
  * dimension follows; small batches (several transactions) end in the same state; a missing
  * path is LORE_ENOTFOUND. */
-#define _XOPEN_SOURCE 700 /* nftw */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -18,7 +17,6 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -29,6 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "testutil.h"
 #include "ingest.h"
 #include "search.h"
 
@@ -43,23 +42,11 @@ typedef struct fixture {
     size_t warnings_len;
 } fixture;
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static void rm_rf(const char *path) { nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
-
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
     assert_non_null(f);
-    const char *tmp = getenv("TMPDIR");
-    snprintf(f->root, sizeof f->root, "%s/lore-test-ingest-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    assert_non_null(mkdtemp(f->root));
+    tu_mkdtemp("ingest", f->root, sizeof f->root);
     snprintf(f->src, sizeof f->src, "%s/articles", f->root);
     snprintf(f->data, sizeof f->data, "%s/coll", f->root);
     snprintf(f->faiss, sizeof f->faiss, "%s/vectors.faiss", f->data);
@@ -71,7 +58,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
-    rm_rf(f->root);
+    tu_rm_rf(f->root);
     free(f->warnings);
     free(f);
     return 0;
@@ -741,14 +728,15 @@ static void test_ingest_unreadable_dir(void **state)
     o.npaths = 1;
     ingest_stats st;
     lore_err err = {0};
-    /* The lowest free descriptor becomes the limit: opening anything fails with EMFILE. */
+    /* One descriptor above the lowest free one becomes the limit: the run's lock file takes
+     * that one, and then listing the directory fails with EMFILE. */
     int fd = dup(0);
     assert_true(fd >= 0);
     close(fd);
     struct rlimit old, low;
     assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
     low = old;
-    low.rlim_cur = (rlim_t)fd;
+    low.rlim_cur = (rlim_t)fd + 1;
     assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
     int rc = ingest_run(c, &o, &st, &err);
     assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);

@@ -9,9 +9,18 @@
  * scores are sums of 1/(k + rank) for the given k; per-article collapse keeps each
  * article's best chunk; snippets highlight the matched word with ** in its original casing
  * (and fall back to the body's start for dense-only hits, or are empty when turned off);
- * CJK questions match CJK text; vector and hybrid modes are LORE_EUNSUP on an embedder
+ * CJK questions match CJK text; a chunk stored as several windows is found by a question
+ * only its second window matches, once, with that window's cosine as its dense score (also
+ * with one candidate); vector and hybrid modes are LORE_EUNSUP on an embedder
  * "none" collection while BM25 works; chunks deleted after the index was built are skipped;
- * mode names parse. */
+ * mode names parse.
+ * Reranking and confidence: reranked hits come in non-increasing rerank score, the default
+ * profile puts the right article first; a profile's weights decide the order (a profile that
+ * prefers low BM25 ranks reverses it); confidence lies in 0..1 and the decision follows the
+ * threshold (0: answer with no reason, 1: refuse with low_confidence); a question nothing
+ * matches in BM25 mode is refused with no_match and confidence 0; keep_candidates returns the
+ * head with its features; a corrupt profile.json in the collection falls back to the default
+ * profile with a warning naming the file, and a valid one is used. */
 #define _XOPEN_SOURCE 700 /* nftw */
 #include <stdarg.h>
 #include <stddef.h>
@@ -144,11 +153,13 @@ static void commit_and_open(fixture *f)
         fail_msg("searcher_new: %s", err.msg);
 }
 
+/* The retrieval and fusion tests look at the fused order: no reranking. */
 static search_options opts(search_mode mode)
 {
     search_options o;
     search_options_default(&o);
     o.mode = mode;
+    o.rerank_k = 0;
     return o;
 }
 
@@ -725,6 +736,225 @@ static void test_search_deleted_chunk(void **state)
     search_results_free(&r);
 }
 
+static void test_search_rerank(void **state)
+{
+    fixture *f = *state;
+    search_options o;
+    search_options_default(&o);
+    o.mode = SEARCH_BM25;
+    search_results r;
+    run(f, "export timesheets to excel", &o, &r);
+    assert_true(r.n >= 2);
+    assert_string_equal(r.hits[0].article_id, "kb-export");
+    for (size_t i = 1; i < r.n; i++)
+        assert_true(r.hits[i - 1].rerank >= r.hits[i].rerank);
+    assert_true(r.confidence >= 0.0 && r.confidence <= 1.0);
+    assert_double_equal(r.threshold, 0.85, 0);
+    search_results_free(&r);
+
+    /* A profile that prefers low BM25 ranks puts the BM25 first last. */
+    rerank_profile p = *rerank_profile_default();
+    memset(p.w, 0, sizeof p.w);
+    p.w[RF_BM25_RR] = -1.0;
+    o.profile = &p;
+    o.per_article = 0;
+    run(f, "calendar sync timesheets app", &o, &r);
+    search_options plain = o;
+    plain.rerank_k = 0;
+    search_results b;
+    run(f, "calendar sync timesheets app", &plain, &b);
+    assert_true(r.n >= 3 && r.n == b.n);
+    assert_int_equal(r.hits[0].chunk_id, b.hits[b.n - 1].chunk_id);
+    assert_int_equal(r.hits[r.n - 1].chunk_id, b.hits[0].chunk_id);
+    search_results_free(&r);
+    search_results_free(&b);
+}
+
+static void test_search_decision(void **state)
+{
+    fixture *f = *state;
+    search_options o;
+    search_options_default(&o);
+    o.mode = SEARCH_BM25;
+    search_results r;
+    o.threshold = 0.0;
+    run(f, "refund", &o, &r);
+    assert_int_equal(r.decision, SEARCH_ANSWER);
+    assert_null(r.reason);
+    assert_string_equal(search_decision_name(r.decision), "answer");
+    double conf = r.confidence;
+    assert_true(conf > 0.0 && conf < 1.0);
+    search_results_free(&r);
+    o.threshold = 1.0;
+    run(f, "refund", &o, &r);
+    assert_int_equal(r.decision, SEARCH_REFUSE);
+    assert_string_equal(r.reason, SEARCH_REASON_LOW_CONFIDENCE);
+    assert_string_equal(r.reason, "low_confidence");
+    assert_string_equal(search_decision_name(r.decision), "refuse");
+    assert_double_equal(r.confidence, conf, 1e-12); /* the threshold only decides */
+    search_results_free(&r);
+    o.threshold = 0.0;
+    run(f, "xylophone zeppelin", &o, &r);
+    assert_int_equal(r.n, 0);
+    assert_int_equal(r.decision, SEARCH_REFUSE);
+    assert_string_equal(r.reason, "no_match");
+    assert_double_equal(r.confidence, 0.0, 0);
+    search_results_free(&r);
+
+    /* keep_candidates: the head, best first, with features. */
+    o.keep_candidates = 1;
+    o.per_article = 0;
+    run(f, "calendar sync", &o, &r);
+    assert_true(r.ncands >= 2 && r.ncands == r.n); /* every chunk matching calendar or sync */
+    assert_int_equal(r.cands[0].chunk_id, r.hits[0].chunk_id);
+    assert_string_equal(r.cands[0].article_id, r.hits[0].article_id);
+    assert_true(r.cands[0].feat[RF_COVER] > 0.0);
+    assert_true(r.cands[0].rerank >= r.cands[1].rerank);
+    search_results_free(&r);
+}
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs(text, fp);
+    assert_int_equal(fclose(fp), 0);
+}
+
+static void test_search_collection_profile(void **state)
+{
+    fixture *f = *state;
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/profile.json", f->dir);
+    assert_null(searcher_profile_warning(f->s));
+    write_text(path, "{\"format\": \"lore-profile\", oops");
+    searcher *s;
+    lore_err err = {0};
+    assert_int_equal(searcher_new(f->c, &s, &err), 0);
+    const char *w = searcher_profile_warning(s);
+    assert_non_null(w);
+    assert_non_null(strstr(w, path));
+    assert_non_null(strstr(w, "default profile"));
+    search_options o;
+    search_options_default(&o);
+    o.mode = SEARCH_BM25;
+    search_results r, d;
+    assert_int_equal(search_run(s, "refund", &o, &r, &err), 0);
+    run(f, "refund", &o, &d); /* f->s has no profile file: the default */
+    assert_double_equal(r.confidence, d.confidence, 0);
+    search_results_free(&r);
+    searcher_free(s);
+
+    /* A valid profile file is used: a confidence bias of +50 answers everything. */
+    rerank_profile p = *rerank_profile_default();
+    memset(p.cw, 0, sizeof p.cw);
+    p.cb = 50.0;
+    assert_int_equal(rerank_profile_save(&p, path, NULL, &err), 0);
+    assert_int_equal(searcher_new(f->c, &s, &err), 0);
+    assert_null(searcher_profile_warning(s));
+    assert_int_equal(search_run(s, "refund", &o, &r, &err), 0);
+    assert_double_equal(r.confidence, 1.0, 1e-12);
+    assert_int_equal(r.decision, SEARCH_ANSWER);
+    assert_true(d.confidence < 1.0);
+    search_results_free(&r);
+    search_results_free(&d);
+    searcher_free(s);
+    remove(path);
+}
+
+/* ---- windows: a chunk scored as its best window ---- */
+
+static int64_t LONG_CHUNK;
+static const char *const LONG_WINDOWS[] = {
+    "Travel expenses\n\nPer diem rates for business trips depend on the destination country.",
+    "Travel expenses\n\nMileage driven with a personal car is reimbursed per kilometre.",
+    "Travel expenses\n\nHotel receipts are uploaded with the expense report."};
+
+/* The help center's short chunks plus one long chunk stored as three windows (as the "use"
+ * embedder cuts a long text), with the hash vectors of the windows' texts. */
+static int setup_windows(void **state)
+{
+    fixture *f = new_fixture("hash:64");
+    begin(f);
+    add_chunk(f, "kb-refund", 0, "Refunds",
+              "Refunds are issued to the original payment method within 14 days.", "en");
+    add_chunk(f, "kb-mobile", 0, "Mobile app",
+              "The mobile app works offline and syncs your timesheets when back online.", "en");
+    add_chunk(f, "kb-invoice", 0, "Invoices", "Download invoices as PDF from the billing page.",
+              "en");
+    store *s = coll_store(f->c);
+    lore_err err = {0};
+    store_article a = {"kb-travel", "Travel expenses", NULL, "en", NULL, "/src/test.md", 7};
+    int64_t aid;
+    assert_int_equal(store_article_put(s, &a, &aid, &err), 0);
+    float *v = NULL;
+    assert_int_equal(embed_texts_alloc(coll_embedder(f->c), LONG_WINDOWS, 3, &v, &err), 0);
+    assert_int_equal(store_chunk_put_windows(s, aid, 0, "Travel expenses",
+                                             "Per diem rates... mileage... hotel receipts...",
+                                             4242, v, 3, 64, &LONG_CHUNK, &err), 0);
+    free(v);
+    commit_and_open(f);
+    *state = f;
+    return 0;
+}
+
+static double dot64(const float *a, const float *b)
+{
+    double d = 0;
+    for (int i = 0; i < 64; i++)
+        d += (double)a[i] * (double)b[i];
+    return d;
+}
+
+static void test_search_best_window(void **state)
+{
+    fixture *f = *state;
+    const char *q = "mileage personal car kilometre reimbursed";
+    lore_err err = {0};
+    float *qv = NULL, *wv = NULL;
+    assert_int_equal(embed_texts_alloc(coll_embedder(f->c), &q, 1, &qv, &err), 0);
+    assert_int_equal(embed_texts_alloc(coll_embedder(f->c), LONG_WINDOWS, 3, &wv, &err), 0);
+    double c0 = dot64(qv, wv), c1 = dot64(qv, wv + 64), c2 = dot64(qv, wv + 128);
+    /* Only the second window is about mileage: the chunk's head would not find it. */
+    assert_true(c1 > 0.3);
+    assert_true(c1 > c0 + 0.2 && c1 > c2 + 0.2);
+
+    search_options o = opts(SEARCH_VECTOR);
+    search_results r;
+    run(f, q, &o, &r);
+    assert_true(r.n >= 1);
+    assert_int_equal(r.hits[0].chunk_id, LONG_CHUNK);
+    assert_string_equal(r.hits[0].article_id, "kb-travel");
+    assert_int_equal(r.hits[0].dense_rank, 1);
+    assert_double_equal(r.hits[0].dense, c1, 1e-5);
+    /* One hit per chunk, never one per window; ranks follow the collapsed order. */
+    for (size_t i = 0; i < r.n; i++) {
+        assert_int_equal(r.hits[i].dense_rank, (int)i + 1);
+        for (size_t j = 0; j < i; j++)
+            assert_true(r.hits[i].chunk_id != r.hits[j].chunk_id);
+    }
+    assert_int_equal(r.n, 4);
+    search_results_free(&r);
+
+    /* With one candidate, the window hits are collapsed before the cut: still that chunk. */
+    o.candidates = 1;
+    run(f, q, &o, &r);
+    assert_int_equal(r.n, 1);
+    assert_int_equal(r.hits[0].chunk_id, LONG_CHUNK);
+    assert_double_equal(r.hits[0].dense, c1, 1e-5);
+    search_results_free(&r);
+
+    /* The exact text of the third window: cosine 1, through the hybrid path too. */
+    o = opts(SEARCH_HYBRID);
+    run(f, LONG_WINDOWS[2], &o, &r);
+    assert_true(r.n >= 1);
+    assert_int_equal(r.hits[0].chunk_id, LONG_CHUNK);
+    assert_double_equal(r.hits[0].dense, 1.0, 1e-5);
+    search_results_free(&r);
+    free(qv);
+    free(wv);
+}
+
 static void test_search_modes(void **state)
 {
     (void)state;
@@ -769,6 +999,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_search_cjk, setup_help, teardown),
         cmocka_unit_test_setup_teardown(test_search_unsupported, setup_none, teardown),
         cmocka_unit_test_setup_teardown(test_search_deleted_chunk, setup_help, teardown),
+        cmocka_unit_test_setup_teardown(test_search_rerank, setup_help, teardown),
+        cmocka_unit_test_setup_teardown(test_search_decision, setup_help, teardown),
+        cmocka_unit_test_setup_teardown(test_search_collection_profile, setup_help, teardown),
+        cmocka_unit_test_setup_teardown(test_search_best_window, setup_windows, teardown),
         cmocka_unit_test(test_search_modes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

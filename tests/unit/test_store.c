@@ -7,17 +7,15 @@
  * and deleting an article or clearing its chunks removes FTS rows and vectors, reports the
  * ids of the chunks that had vectors, and passes FTS5's integrity-check (also for another
  * locale and with more ids than the first allocation holds); vectors by fingerprint; vectors
- * each and clear; articles by source prefix (no LIKE wildcards); generation bumps, commit and
+ * each and clear; multi-window vectors (test_store_windows); articles by source prefix (no LIKE wildcards); generation bumps, commit and
  * rollback; stats; a second connection reads the last committed state while a writer holds
  * its transaction. */
-#define _XOPEN_SOURCE 700 /* nftw */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <sqlite3.h>
@@ -27,6 +25,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "testutil.h"
 #include "store.h"
 
 /* ---- fixtures ---- */
@@ -36,23 +35,11 @@ typedef struct fixture {
     char dir[PATH_MAX];      /* the collection directory inside it (not created yet) */
 } fixture;
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static void rm_rf(const char *path) { nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
-
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof *f);
     assert_non_null(f);
-    const char *tmp = getenv("TMPDIR");
-    snprintf(f->root, sizeof f->root, "%s/lore-test-store-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    assert_non_null(mkdtemp(f->root));
+    tu_mkdtemp("store", f->root, sizeof f->root);
     snprintf(f->dir, sizeof f->dir, "%s/data/coll", f->root);
     *state = f;
     return 0;
@@ -61,7 +48,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
-    rm_rf(f->root);
+    tu_rm_rf(f->root);
     free(f);
     return 0;
 }
@@ -597,30 +584,47 @@ static void test_store_delete_locale_many(void **state)
 
 typedef struct vec_seen {
     int64_t ids[4];
-    float first[4];
+    float first[4], last[4];
     int dims[4];
+    size_t nwin[4];
     int n;
 } vec_seen;
 
-static int visit_vector(void *ctx, int64_t chunk_id, const float *vec, int dim)
+static int visit_vector(void *ctx, int64_t chunk_id, const float *vec, size_t nwin, int dim)
 {
     vec_seen *seen = ctx;
     if (seen->n < 4) {
         seen->ids[seen->n] = chunk_id;
         seen->first[seen->n] = vec[0];
+        seen->last[seen->n] = vec[nwin * (size_t)dim - 1];
         seen->dims[seen->n] = dim;
+        seen->nwin[seen->n] = nwin;
     }
     seen->n++;
     return 0;
 }
 
-static int stop_vector(void *ctx, int64_t chunk_id, const float *vec, int dim)
+static int stop_vector(void *ctx, int64_t chunk_id, const float *vec, size_t nwin, int dim)
 {
     (void)ctx;
     (void)chunk_id;
     (void)vec;
+    (void)nwin;
     (void)dim;
     return 42;
+}
+
+/* The stored windows of fingerprint fp must be exactly want[0..nwin * 4). */
+static void expect_windows(store *s, uint64_t fp, const float *want, size_t nwin)
+{
+    lore_err err = {0};
+    float *got = NULL;
+    size_t n = 0;
+    if (store_vectors_by_fingerprint(s, fp, 4, &got, &n, &err) != 0)
+        fail_msg("vectors_by_fingerprint %" PRIu64 ": %s", fp, err.msg);
+    assert_int_equal(n, nwin);
+    assert_memory_equal(got, want, nwin * 4 * sizeof(float));
+    free(got);
 }
 
 static void test_store_vectors(void **state)
@@ -637,21 +641,23 @@ static void test_store_vectors(void **state)
     put_chunk(s, a, 2, "T", "three", 33, NULL, 0);
     commit(s);
 
-    float out[4] = {0};
-    assert_int_equal(store_vector_by_fingerprint(s, fp1, out, 4, &err), 0);
-    assert_memory_equal(out, v1, sizeof v1);
-    assert_int_equal(store_vector_by_fingerprint(s, 22, out, 4, &err), 0);
-    assert_memory_equal(out, v2, sizeof v2);
-    /* No vector, unknown fingerprint, another dimension: not found. */
-    assert_int_equal(store_vector_by_fingerprint(s, 33, out, 4, &err), LORE_ENOTFOUND);
-    assert_int_equal(store_vector_by_fingerprint(s, 44, out, 4, &err), LORE_ENOTFOUND);
-    assert_int_equal(store_vector_by_fingerprint(s, 22, out, 3, &err), LORE_ENOTFOUND);
+    expect_windows(s, fp1, v1, 1);
+    expect_windows(s, 22, v2, 1);
+    /* No vector, unknown fingerprint, another dimension: not found, nothing returned. */
+    float *out = NULL;
+    size_t nw = 7;
+    assert_int_equal(store_vectors_by_fingerprint(s, 33, 4, &out, &nw, &err), LORE_ENOTFOUND);
+    assert_int_equal(store_vectors_by_fingerprint(s, 44, 4, &out, &nw, &err), LORE_ENOTFOUND);
+    assert_int_equal(store_vectors_by_fingerprint(s, 22, 3, &out, &nw, &err), LORE_ENOTFOUND);
+    assert_null(out);
+    assert_int_equal(nw, 0);
 
     store_stats st;
     assert_int_equal(store_stats_get(s, &st, &err), 0);
     assert_int_equal(st.articles, 1);
     assert_int_equal(st.chunks, 3);
     assert_int_equal(st.vectors, 2);
+    assert_int_equal(st.vector_chunks, 2);
     assert_int_equal(st.embed_dim, 4);
 
     /* vectors_each visits every vector in chunk order with its dimension. */
@@ -662,16 +668,91 @@ static void test_store_vectors(void **state)
     assert_int_equal(seen.ids[0], c1);
     assert_int_equal(seen.ids[1], c2);
     assert_int_equal(seen.dims[0], 4);
+    assert_int_equal(seen.nwin[0], 1);
     assert_true(seen.first[0] == 0.5f && seen.first[1] == 1.0f);
     /* A callback's non-zero value stops the walk and is returned. */
     assert_int_equal(store_vectors_each(s, stop_vector, &seen, &err), 42);
 
     assert_int_equal(store_vectors_clear(s, &err), 0);
-    assert_int_equal(store_vector_by_fingerprint(s, fp1, out, 4, &err), LORE_ENOTFOUND);
+    assert_int_equal(store_vectors_by_fingerprint(s, fp1, 4, &out, &nw, &err), LORE_ENOTFOUND);
     assert_int_equal(store_stats_get(s, &st, &err), 0);
     assert_int_equal(st.vectors, 0);
     assert_int_equal(st.chunks, 3);
     assert_int_equal(st.embed_dim, 0);
+    store_close(s);
+}
+
+/* A chunk's windows (k vectors in one blob) round-trip through put, reuse by fingerprint,
+ * vectors_each and stats; every vector has the store's dimension; a blob that is not a whole
+ * number of vectors is reported as damage naming the chunk; a store written before windows
+ * (no meta embed_dim, one vector per chunk) still reads. */
+static void test_store_windows(void **state)
+{
+    fixture *f = *state;
+    store *s = open_ok(f->dir, STORE_CREATE);
+    lore_err err = {0};
+    float three[12], one[4] = {9, 8, 7, 6};
+    for (int i = 0; i < 12; i++)
+        three[i] = (float)i * 0.5f - 1.0f;
+    begin(s);
+    int64_t a = put_article(s, "kb-1", "T", "/src/a.md", NULL, 1);
+    int64_t cid = 0;
+    assert_int_equal(store_chunk_put_windows(s, a, 0, "T", "long", 501, three, 3, 4, &cid, &err),
+                     0);
+    int64_t c2 = put_chunk(s, a, 1, "T", "short", 502, one, 4);
+    /* Another dimension while vectors of dimension 4 exist: refused, nothing written. */
+    float five[5] = {1, 2, 3, 4, 5};
+    assert_int_equal(store_chunk_put_windows(s, a, 2, "T", "odd", 503, five, 1, 5, NULL, &err),
+                     LORE_EINVAL);
+    assert_non_null(strstr(err.msg, "dimension 5"));
+    assert_non_null(strstr(err.msg, "dimension 4"));
+    commit(s);
+
+    expect_windows(s, 501, three, 3);
+    expect_windows(s, 502, one, 1);
+    store_stats st;
+    assert_int_equal(store_stats_get(s, &st, &err), 0);
+    assert_int_equal(st.chunks, 2);
+    assert_int_equal(st.vector_chunks, 2);
+    assert_int_equal(st.vectors, 4);
+    assert_int_equal(st.embed_dim, 4);
+    vec_seen seen;
+    memset(&seen, 0, sizeof seen);
+    assert_int_equal(store_vectors_each(s, visit_vector, &seen, &err), 0);
+    assert_int_equal(seen.n, 2);
+    assert_int_equal(seen.ids[0], cid);
+    assert_int_equal(seen.nwin[0], 3);
+    assert_true(seen.first[0] == three[0] && seen.last[0] == three[11]);
+    assert_int_equal(seen.ids[1], c2);
+    assert_int_equal(seen.nwin[1], 1);
+    assert_true(seen.last[1] == 6.0f);
+
+    /* Damage: 6 bytes is not a whole vector of 4 floats. */
+    char sql[128];
+    snprintf(sql, sizeof sql, "UPDATE vectors SET vec = zeroblob(6) WHERE chunk_id = %lld",
+             (long long)cid);
+    assert_int_equal(sqlite3_exec(store_db(s), sql, NULL, NULL, NULL), SQLITE_OK);
+    float *got = NULL;
+    size_t nw = 0;
+    assert_int_equal(store_vectors_by_fingerprint(s, 501, 4, &got, &nw, &err), LORE_EDB);
+    assert_null(got);
+    char want[64];
+    snprintf(want, sizeof want, "chunk %lld", (long long)cid);
+    assert_non_null(strstr(err.msg, want));
+    assert_non_null(strstr(err.msg, "lore.db"));
+    memset(&seen, 0, sizeof seen);
+    assert_int_equal(store_vectors_each(s, visit_vector, &seen, &err), LORE_EDB);
+    assert_non_null(strstr(err.msg, want));
+    assert_int_equal(seen.n, 0);
+
+    /* A store from before windows: one vector per chunk and no recorded dimension. */
+    snprintf(sql, sizeof sql, "DELETE FROM vectors WHERE chunk_id = %lld; DELETE FROM meta "
+             "WHERE key = 'embed_dim'", (long long)cid);
+    assert_int_equal(sqlite3_exec(store_db(s), sql, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(store_stats_get(s, &st, &err), 0);
+    assert_int_equal(st.embed_dim, 4);
+    assert_int_equal(st.vectors, 1);
+    expect_windows(s, 502, one, 1);
     store_close(s);
 }
 
@@ -794,6 +875,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_chunks_fts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_delete_locale_many, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_vectors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_windows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_articles_each, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_generation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_reader_isolation, setup, teardown),

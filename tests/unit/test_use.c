@@ -427,6 +427,87 @@ static void test_embedder(void **state)
     free(long_text);
 }
 
+/* embed_texts_windows: one vector per window. A short text's only window is its
+ * embed_texts vector; a blank one has one zero window; a long chunk has several unit windows
+ * whose normalised sum is its embed_texts vector; a text past EMBED_MAX_WINDOWS windows keeps
+ * that many; more texts than one group (256) keep their order. */
+static void test_embedder_windows(void **state)
+{
+    (void)state;
+    need_model();
+    lore_err err;
+    char spec[1100];
+    snprintf(spec, sizeof spec, "use:%s", model_dir);
+    embedder *e = NULL;
+    assert_int_equal(embed_open(spec, NULL, &e, &err), 0);
+    static const char body[] =
+        "Mileage driven with a personal car is reimbursed per kilometre at the rate set by "
+        "the finance team; submit the trip's start and end points with the date. Per diem "
+        "rates depend on the destination country and cover meals and incidentals. Hotel "
+        "receipts are uploaded with the expense report within thirty days of the trip. ";
+    size_t cap = 200000;
+    char *lng = malloc(cap), *huge = malloc(cap);
+    snprintf(lng, cap, "Expenses > Travel\n\n%s%s%s%s", body, body, body, body);
+    size_t at = (size_t)snprintf(huge, cap, "Expenses > Travel\n\n");
+    while (at + sizeof body < cap)
+        at += (size_t)snprintf(huge + at, cap - at, "%s", body);
+    const char *texts[] = {"How are car trips reimbursed?", "  \n ", lng, huge};
+    size_t nwin[4];
+    float *w = NULL;
+    assert_int_equal(embed_texts_windows(e, texts, 4, &w, nwin, &err), 0);
+    assert_int_equal(nwin[0], 1);
+    assert_int_equal(nwin[1], 1);
+    assert_true(nwin[2] >= 2 && nwin[2] <= 8);
+    assert_int_equal(nwin[3], EMBED_MAX_WINDOWS);
+    float *one = malloc(3 * USE_DIM * sizeof *one);
+    assert_int_equal(embed_texts(e, texts, 3, one, &err), 0);
+    assert_true(cosine(w, one, USE_DIM) > 0.999999);
+    for (int j = 0; j < USE_DIM; j++)
+        assert_true(w[USE_DIM + j] == 0.0f);
+    const float *lw = w + 2 * USE_DIM;
+    float mean[USE_DIM] = {0};
+    for (size_t k = 0; k < nwin[2]; k++) {
+        assert_true(fabs(norm(lw + k * USE_DIM, USE_DIM) - 1.0) < 1e-4);
+        for (int j = 0; j < USE_DIM; j++)
+            mean[j] += lw[k * USE_DIM + j];
+    }
+    assert_true(cosine(mean, one + 2 * USE_DIM, USE_DIM) > 0.99999);
+    /* The windows differ: each is its own passage. */
+    assert_true(cosine(lw, lw + USE_DIM, USE_DIM) < 0.9999);
+    free(w);
+
+    /* 300 texts (two groups): the long one at 299 keeps its windows, in place. */
+    enum { N = 300 };
+    const char *many[N];
+    for (size_t i = 0; i < N; i++)
+        many[i] = i % 2 ? "Billing\n\nInvoices are sent monthly." : "Where is my refund?";
+    many[N - 1] = lng;
+    size_t mw[N];
+    assert_int_equal(embed_texts_windows(e, many, N, &w, mw, &err), 0);
+    size_t total = 0;
+    for (size_t i = 0; i < N - 1; i++) {
+        assert_int_equal(mw[i], 1);
+        total++;
+    }
+    assert_int_equal(mw[N - 1], nwin[2]);
+    float *again = NULL;
+    size_t nw1 = 0;
+    assert_int_equal(embed_texts_windows(e, &many[N - 1], 1, &again, &nw1, &err), 0);
+    assert_int_equal(nw1, mw[N - 1]);
+    for (size_t k = 0; k < nw1; k++)
+        assert_true(cosine(w + (total + k) * USE_DIM, again + k * USE_DIM, USE_DIM) > 0.99999);
+    /* Text 257 (second group) is the billing text: its own vector. */
+    float bill[USE_DIM];
+    assert_int_equal(embed_texts(e, &many[257], 1, bill, &err), 0);
+    assert_true(cosine(w + 257 * USE_DIM, bill, USE_DIM) > 0.999999);
+    free(again);
+    free(w);
+    free(one);
+    free(lng);
+    free(huge);
+    embed_close(e);
+}
+
 static void test_embedder_missing_dir(void **state)
 {
     (void)state;
@@ -436,6 +517,112 @@ static void test_embedder_missing_dir(void **state)
     assert_null(e);
     assert_non_null(strstr(err.msg, "/nonexistent/lore-use-model"));
     assert_non_null(strstr(err.msg, "tools/fetch-model.sh"));
+}
+
+/* The default directory: $LORE_USE_MODEL_DIR wins; without it the program (in a build
+ * directory of the source tree) finds the source tree's models/use-lite from any working
+ * directory. */
+static void test_default_dir(void **state)
+{
+    (void)state;
+    char *saved = getenv("LORE_USE_MODEL_DIR") ? strdup(getenv("LORE_USE_MODEL_DIR")) : NULL;
+    char cwd[PATH_MAX];
+    assert_non_null(getcwd(cwd, sizeof cwd));
+
+    setenv("LORE_USE_MODEL_DIR", "/somewhere/else", 1);
+    char *d = use_default_dir();
+    assert_string_equal(d, "/somewhere/else");
+    free(d);
+
+    unsetenv("LORE_USE_MODEL_DIR");
+    assert_int_equal(chdir("/"), 0);
+    d = use_default_dir();
+    assert_non_null(d);
+    printf("[ use ] default model dir from /: %s\n", d);
+    char want[PATH_MAX], got[PATH_MAX];
+    assert_non_null(realpath(model_dir, want));
+    if (realpath(d, got) == NULL)
+        fail_msg("default dir %s does not exist (model at %s)", d, want);
+    assert_string_equal(got, want);
+    free(d);
+    assert_int_equal(chdir(cwd), 0);
+    if (saved != NULL)
+        setenv("LORE_USE_MODEL_DIR", saved, 1);
+    free(saved);
+}
+
+/* OpenBLAS's thread count can be set and read back (the project links OpenBLAS). */
+static void test_blas_threads(void **state)
+{
+    (void)state;
+    int prev = use_set_blas_threads(1);
+    assert_true(prev >= 1);
+    assert_int_equal(use_set_blas_threads(2), 1);
+    assert_int_equal(use_set_blas_threads(prev), 2);
+}
+
+/* Products of few rows (a query) and of many (a batch) take different code paths (use.c,
+ * gemm); a text must get the same vector either way: each text of 1 to 40 tokens alone
+ * against the same texts in one batch. */
+static void test_few_rows_paths(void **state)
+{
+    (void)state;
+    int ids[40];
+    for (int i = 0; i < 40; i++)
+        ids[i] = 100 + 37 * i;
+    const int *p[40];
+    size_t lens[40];
+    float *batch = malloc(40 * USE_DIM * sizeof *batch), one[USE_DIM];
+    assert_non_null(batch);
+    for (int i = 0; i < 40; i++) {
+        p[i] = ids;
+        lens[i] = (size_t)i + 1;
+    }
+    lore_err err;
+    assert_int_equal(use_embed_ids(model, p, lens, 40, batch, &err), 0);
+    for (int i = 0; i < 40; i++) {
+        assert_int_equal(use_embed_ids(model, &p[i], &lens[i], 1, one, &err), 0);
+        double c = cosine(one, batch + (size_t)i * USE_DIM, USE_DIM);
+        if (c < 1.0 - 1e-6)
+            fail_msg("%d tokens: alone vs in a batch cosine %.9f", i + 1, c);
+    }
+    free(batch);
+}
+
+/* A batch big enough for the "use" embedder to spread over threads (embed_use.c) gives each
+ * text the vector it gets alone, in order. */
+static void test_embedder_parallel(void **state)
+{
+    (void)state;
+    need_model();
+    lore_err err;
+    char spec[1100];
+    snprintf(spec, sizeof spec, "use:%s", model_dir);
+    embedder *e = NULL;
+    assert_int_equal(embed_open(spec, NULL, &e, &err), 0);
+    enum { N = 48 };
+    char *texts[N];
+    for (int i = 0; i < N; i++) {
+        texts[i] = malloc(512);
+        snprintf(texts[i], 512,
+                 "Article %d\n\nStep %d of the set-up: open the settings page, pick the %d-th "
+                 "option, confirm with the code we sent to your phone, and wait %d minutes for "
+                 "the change to reach every device signed in to the workspace.",
+                 i, i * 7, i + 3, i % 11);
+    }
+    float *all = malloc(N * USE_DIM * sizeof *all), one[USE_DIM];
+    assert_int_equal(embed_texts(e, (const char *const *)texts, N, all, &err), 0);
+    for (int i = 0; i < N; i++) {
+        const char *t = texts[i];
+        assert_int_equal(use_embed_texts(model, &t, 1, one, &err), 0);
+        double c = cosine(one, all + (size_t)i * USE_DIM, USE_DIM);
+        if (c < 1.0 - 1e-6)
+            fail_msg("text %d: in a batch vs alone cosine %.9f", i, c);
+    }
+    for (int i = 0; i < N; i++)
+        free(texts[i]);
+    free(all);
+    embed_close(e);
 }
 
 /* ---- errors: missing and corrupt files ---- */
@@ -772,8 +959,13 @@ int main(void)
         cmocka_unit_test(test_goldens_from_text),
         cmocka_unit_test(test_bad_ids),
         cmocka_unit_test(test_embedder),
+        cmocka_unit_test(test_embedder_windows),
         cmocka_unit_test(test_embedder_missing_dir),
+        cmocka_unit_test(test_embedder_parallel),
         cmocka_unit_test(test_missing_dir),
+        cmocka_unit_test(test_default_dir),
+        cmocka_unit_test(test_blas_threads),
+        cmocka_unit_test(test_few_rows_paths),
         cmocka_unit_test(test_corrupt_files),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_speed),

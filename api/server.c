@@ -1,0 +1,1791 @@
+#include "server.h"
+
+#include "acache.h"
+#include "answer.h"
+#include "auth.h"
+#include "convo.h"
+#include "metrics.h"
+#include "pool.h"
+#include "sbuf.h"
+#include "search.h"
+#include "text.h"
+#include "vindex.h"
+
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- configuration and state ---- */
+
+#define MAX_CORS 16
+
+typedef struct srv_conf {
+    char host[256];
+    unsigned port;
+    const char *data;
+    size_t workers, max_inflight, max_body, max_question, cache_size, search_cache_size;
+    size_t history_turns;
+    long conversation_ttl, drain_timeout, idle_timeout, reload_ms;
+    const char *keys_file, *conversations, *web_dir, *access_log;
+    const char *cors[MAX_CORS];
+    size_t ncors;
+} srv_conf;
+
+typedef struct srv {
+    srv_conf cf;
+    char root[PATH_MAX];
+    char web[PATH_MAX];
+    pool *pool;
+    metrics *m;
+    acache *cache;  /* answers */
+    acache *scache; /* search results */
+    convo *convos;
+    auth *keys;
+    FILE *log;
+    pthread_mutex_t log_mu;
+    atomic_long inflight;
+    atomic_long producers;
+    atomic_int draining;
+} srv;
+
+enum route {
+    R_NOTFOUND, R_SEARCH, R_ANSWER, R_COLLECTIONS, R_HEALTHZ, R_READYZ, R_METRICS,
+    R_PLAYGROUND, R_OPTIONS
+};
+
+static const char *const ROUTE_NAMES[] = {"not_found", "search",  "answer",     "collections",
+                                          "healthz",   "readyz",  "metrics",    "playground",
+                                          "options"};
+
+#define MAX_STAGES 16
+
+/* One request, from its first access-handler call to its completion notice. */
+typedef struct req {
+    srv *sv;
+    enum route route;
+    char method[8];
+    char path[128];
+    double t0;
+    sbuf body;
+    int too_large;
+    int reject;        /* 429 or 503 decided at the first call */
+    int status;
+    char collection[65];
+    long long generation; /* -1: none */
+    const char *cache;    /* "hit", "miss" or NULL */
+    char refusal[40];
+    char error[40];
+    struct { const char *name; double ms; } stages[MAX_STAGES];
+    size_t nstages;
+    int streamed;
+} req;
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static void srv_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void srv_log(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("lore serve: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+static void stage(req *r, const char *name, double ms)
+{
+    if (r->nstages < MAX_STAGES && ms >= 0) {
+        r->stages[r->nstages].name = name;
+        r->stages[r->nstages].ms = ms;
+        r->nstages++;
+    }
+}
+
+/* ---- responses ---- */
+
+static void add_common_headers(req *r, struct MHD_Connection *c, struct MHD_Response *resp)
+{
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+    if (origin == NULL)
+        return;
+    for (size_t i = 0; i < r->sv->cf.ncors; i++) {
+        if (strcmp(r->sv->cf.cors[i], "*") == 0) {
+            MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
+            return;
+        }
+        if (strcmp(r->sv->cf.cors[i], origin) == 0) {
+            MHD_add_response_header(resp, "Access-Control-Allow-Origin", origin);
+            MHD_add_response_header(resp, "Vary", "Origin");
+            return;
+        }
+    }
+}
+
+/* Queues body (malloc'd; taken over) with status. */
+static enum MHD_Result respond_raw(req *r, struct MHD_Connection *c, int status,
+                                   const char *ctype, char *body, size_t len,
+                                   const char *const *extra)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (resp == NULL) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", ctype);
+    add_common_headers(r, c, resp);
+    for (size_t i = 0; extra && extra[i]; i += 2)
+        MHD_add_response_header(resp, extra[i], extra[i + 1]);
+    if (atomic_load(&r->sv->draining))
+        MHD_add_response_header(resp, "Connection", "close");
+    enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    r->status = status;
+    return ret;
+}
+
+static enum MHD_Result respond_json(req *r, struct MHD_Connection *c, int status, cJSON *o,
+                                    const char *const *extra)
+{
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (s == NULL)
+        return MHD_NO;
+    size_t n = strlen(s);
+    /* One JSON document per line, for line-oriented clients and logs. */
+    char *t = realloc(s, n + 2);
+    if (t == NULL) {
+        free(s);
+        return MHD_NO;
+    }
+    t[n] = '\n';
+    t[n + 1] = '\0';
+    return respond_raw(r, c, status, "application/json", t, n + 1, extra);
+}
+
+static enum MHD_Result respond_error(req *r, struct MHD_Connection *c, int status,
+                                     const char *code, const char *const *extra,
+                                     const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+static enum MHD_Result respond_error(req *r, struct MHD_Connection *c, int status,
+                                     const char *code, const char *const *extra,
+                                     const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    snprintf(r->error, sizeof r->error, "%s", code);
+    cJSON *o = cJSON_CreateObject();
+    cJSON *e = cJSON_AddObjectToObject(o, "error");
+    cJSON_AddStringToObject(e, "code", code);
+    cJSON_AddStringToObject(e, "message", msg);
+    return respond_json(r, c, status, o, extra);
+}
+
+/* An engine failure: the details go to the server log, the client gets a generic 500. */
+static enum MHD_Result respond_internal(req *r, struct MHD_Connection *c, const lore_err *err)
+{
+    srv_log("%s %s: %s", r->method, r->path, err->msg);
+    return respond_error(r, c, 500, "internal", NULL,
+                         "internal error; the server log has the details");
+}
+
+/* ---- request bodies ---- */
+
+typedef enum ftype { F_STRING, F_INT, F_BOOL } ftype;
+typedef struct field {
+    const char *name;
+    ftype type;
+    int required;
+} field;
+
+/* A whole number small enough to convert to an integer type without overflow. */
+static int is_whole(double v)
+{
+    return v == floor(v) && fabs(v) < 1e15;
+}
+
+/* Parses the body as a JSON object whose members are all among `fields`, with the right
+ * types. On failure queues the 4xx and returns NULL with *ret set. */
+static cJSON *parse_body(req *r, struct MHD_Connection *c, const field *fields,
+                         enum MHD_Result *ret)
+{
+    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+    /* curl -d labels bodies application/x-www-form-urlencoded unless told otherwise; the
+     * body is read as JSON either way. Any other declared type is a client mistake. */
+    if (ct != NULL && strncasecmp(ct, "application/json", 16) != 0 &&
+        strncasecmp(ct, "application/x-www-form-urlencoded", 33) != 0) {
+        *ret = respond_error(r, c, 415, "unsupported_media_type", NULL,
+                             "send the request body as application/json");
+        return NULL;
+    }
+    if (r->body.len == 0) {
+        *ret = respond_error(r, c, 400, "bad_request", NULL,
+                             "the request body is empty: send a JSON object");
+        return NULL;
+    }
+    const char *end = NULL;
+    cJSON *o = cJSON_ParseWithLengthOpts(r->body.buf, r->body.len, &end, 0);
+    if (o == NULL) {
+        size_t at = end && end >= r->body.buf ? (size_t)(end - r->body.buf) : 0;
+        *ret = respond_error(r, c, 400, "bad_json", NULL,
+                             "the request body is not valid JSON (error near byte %zu)", at);
+        return NULL;
+    }
+    if (!cJSON_IsObject(o)) {
+        cJSON_Delete(o);
+        *ret = respond_error(r, c, 400, "bad_json", NULL,
+                             "the request body must be a JSON object");
+        return NULL;
+    }
+    for (cJSON *it = o->child; it; it = it->next) {
+        const field *f = NULL;
+        for (size_t i = 0; fields[i].name; i++)
+            if (it->string && strcmp(it->string, fields[i].name) == 0)
+                f = &fields[i];
+        if (f == NULL) {
+            char name[64];
+            snprintf(name, sizeof name, "%s", it->string ? it->string : "");
+            cJSON_Delete(o);
+            *ret = respond_error(r, c, 400, "unknown_field", NULL, "unknown field '%s'", name);
+            return NULL;
+        }
+        int ok = f->type == F_STRING ? cJSON_IsString(it)
+                 : f->type == F_BOOL ? cJSON_IsBool(it)
+                                     : cJSON_IsNumber(it) && is_whole(it->valuedouble);
+        if (!ok) {
+            const char *want = f->type == F_STRING ? "a string"
+                               : f->type == F_BOOL ? "true or false"
+                                                   : "a whole number";
+            *ret = respond_error(r, c, 400, "bad_field", NULL, "field '%s' must be %s",
+                                 f->name, want);
+            cJSON_Delete(o);
+            return NULL;
+        }
+    }
+    for (size_t i = 0; fields[i].name; i++) {
+        if (fields[i].required && !cJSON_GetObjectItemCaseSensitive(o, fields[i].name)) {
+            *ret = respond_error(r, c, 400, "missing_field", NULL, "field '%s' is required",
+                                 fields[i].name);
+            cJSON_Delete(o);
+            return NULL;
+        }
+    }
+    return o;
+}
+
+static const char *get_str(cJSON *o, const char *name, const char *dflt)
+{
+    cJSON *it = cJSON_GetObjectItemCaseSensitive(o, name);
+    return cJSON_IsString(it) ? it->valuestring : dflt;
+}
+
+/* Checks the question and the collection of a body; queues the 4xx on failure. */
+static int check_question(req *r, struct MHD_Connection *c, const char *q, enum MHD_Result *ret)
+{
+    size_t n = strlen(q);
+    int blank = 1;
+    for (size_t i = 0; i < n && blank; i++)
+        blank = q[i] == ' ' || q[i] == '\t' || q[i] == '\n' || q[i] == '\r';
+    if (blank) {
+        *ret = respond_error(r, c, 400, "bad_field", NULL, "field 'question' is empty");
+        return -1;
+    }
+    if (n > r->sv->cf.max_question) {
+        *ret = respond_error(r, c, 413, "question_too_long", NULL,
+                             "field 'question' is %zu bytes; the limit is %zu", n,
+                             r->sv->cf.max_question);
+        return -1;
+    }
+    if (!text_utf8_valid(q, n)) {
+        *ret = respond_error(r, c, 400, "bad_field", NULL, "field 'question' is not valid UTF-8");
+        return -1;
+    }
+    return 0;
+}
+
+static int check_collection(req *r, struct MHD_Connection *c, const char *name,
+                            enum MHD_Result *ret)
+{
+    if (coll_name_valid(name, NULL) != 0) {
+        *ret = respond_error(r, c, 400, "bad_field", NULL,
+                             "field 'collection' must be 1 to 64 letters, digits, '_' or '-'");
+        return -1;
+    }
+    snprintf(r->collection, sizeof r->collection, "%s", name);
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    static const char *const www[] = {"WWW-Authenticate", "Bearer realm=\"lore\"", NULL};
+    switch (auth_check(r->sv->keys, h, name)) {
+    case AUTH_OK: return 0;
+    case AUTH_MISSING:
+        *ret = respond_error(r, c, 401, "unauthorized", www,
+                             "this service needs an API key: send \"Authorization: Bearer KEY\"");
+        return -1;
+    case AUTH_INVALID:
+        *ret = respond_error(r, c, 401, "unauthorized", www, "the API key is not valid");
+        return -1;
+    case AUTH_FORBIDDEN:
+        *ret = respond_error(r, c, 403, "forbidden", NULL,
+                             "the API key does not grant collection '%s'", name);
+        return -1;
+    }
+    return -1;
+}
+
+/* Pins the collection in a checked-out worker; on failure queues the response (404 for an
+ * unknown collection) and puts the worker back. */
+static int pin(req *r, struct MHD_Connection *c, pool_worker *w, pool_view *v,
+               enum MHD_Result *ret)
+{
+    lore_err err = {0};
+    int rc = pool_pin(w, r->collection, v, &err);
+    if (rc == 0) {
+        r->generation = (long long)v->generation;
+        return 0;
+    }
+    pool_put(r->sv->pool, w);
+    if (rc == LORE_ENOTFOUND)
+        *ret = respond_error(r, c, 404, "unknown_collection", NULL, "no collection '%s'",
+                             r->collection);
+    else
+        *ret = respond_internal(r, c, &err);
+    return -1;
+}
+
+/* ---- /v1/search ---- */
+
+static cJSON *hits_json(const search_results *res)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; i < res->n; i++) {
+        const search_hit *h = &res->hits[i];
+        cJSON *x = cJSON_CreateObject();
+        cJSON_AddNumberToObject(x, "rank", (double)(i + 1));
+        cJSON_AddNumberToObject(x, "chunk_id", (double)h->chunk_id);
+        cJSON_AddStringToObject(x, "article_id", h->article_id);
+        cJSON_AddStringToObject(x, "title", h->title);
+        if (h->url)
+            cJSON_AddStringToObject(x, "url", h->url);
+        else
+            cJSON_AddNullToObject(x, "url");
+        cJSON_AddStringToObject(x, "heading", h->heading);
+        cJSON_AddStringToObject(x, "snippet", h->snippet ? h->snippet : "");
+        cJSON *sc = cJSON_AddObjectToObject(x, "scores");
+        cJSON_AddNumberToObject(sc, "bm25", h->bm25);
+        cJSON_AddNumberToObject(sc, "bm25_rank", h->bm25_rank);
+        cJSON_AddNumberToObject(sc, "dense", h->dense);
+        cJSON_AddNumberToObject(sc, "dense_rank", h->dense_rank);
+        cJSON_AddNumberToObject(sc, "fused", h->fused);
+        cJSON_AddNumberToObject(sc, "rerank", h->rerank);
+        cJSON_AddItemToArray(arr, x);
+    }
+    return arr;
+}
+
+static enum MHD_Result do_search(req *r, struct MHD_Connection *c)
+{
+    static const field fields[] = {{"question", F_STRING, 1}, {"collection", F_STRING, 0},
+                                   {"k", F_INT, 0},           {"mode", F_STRING, 0},
+                                   {NULL, 0, 0}};
+    enum MHD_Result ret = MHD_NO;
+    cJSON *in = parse_body(r, c, fields, &ret);
+    if (in == NULL)
+        return ret;
+    const char *q = get_str(in, "question", "");
+    search_options so;
+    search_options_default(&so);
+    so.k = 5;
+    int mode_given = 0;
+    cJSON *k = cJSON_GetObjectItemCaseSensitive(in, "k");
+    lore_err err = {0};
+    if (k && (k->valuedouble < 1 || k->valuedouble > 50)) {
+        ret = respond_error(r, c, 400, "bad_field", NULL, "field 'k' must be from 1 to 50");
+        goto out;
+    }
+    if (k)
+        so.k = (size_t)k->valuedouble;
+    const char *mode = get_str(in, "mode", NULL);
+    if (mode) {
+        if (search_mode_parse(mode, &so.mode, NULL) != 0) {
+            ret = respond_error(r, c, 400, "bad_field", NULL,
+                                "field 'mode' must be \"bm25\", \"vector\" or \"hybrid\"");
+            goto out;
+        }
+        mode_given = 1;
+    }
+    if (check_question(r, c, q, &ret) != 0 ||
+        check_collection(r, c, get_str(in, "collection", "default"), &ret) != 0)
+        goto out;
+    /* The cache is keyed by the newest generation loaded: a re-index changes the key. */
+    acache_key sk = {r->collection, 0, q, (int)so.k * 4 + (mode_given ? (int)so.mode : 3)};
+    uint64_t g;
+    if (r->sv->scache && pool_generation(r->sv->pool, r->collection, &g) == 0) {
+        sk.generation = g;
+        char *hit = acache_get(r->sv->scache, &sk);
+        metrics_search_cache(r->sv->m, hit != NULL);
+        cJSON *o = hit ? cJSON_Parse(hit) : NULL;
+        free(hit);
+        if (o != NULL) {
+            r->cache = "hit";
+            r->generation = (long long)g;
+            cJSON_ReplaceItemInObjectCaseSensitive(o, "cached", cJSON_CreateTrue());
+            cJSON_ReplaceItemInObjectCaseSensitive(o, "question", cJSON_CreateString(q));
+            /* The stages did not run for this request. */
+            cJSON_ReplaceItemInObjectCaseSensitive(o, "timings_ms", cJSON_CreateObject());
+            ret = respond_json(r, c, 200, o, NULL);
+            goto out;
+        }
+    }
+    pool_worker *w = pool_get(r->sv->pool);
+    pool_view v;
+    if (pin(r, c, w, &v, &ret) != 0)
+        goto out;
+    if (r->sv->scache)
+        r->cache = "miss";
+    if (!mode_given && coll_vindex(v.c) == NULL && embed_dim(coll_embedder(v.c)) == 0)
+        so.mode = SEARCH_BM25; /* a lexical-only collection */
+    search_results res;
+    int rc = search_run(v.s, q, &so, &res, &err);
+    pool_put(r->sv->pool, w);
+    if (rc == LORE_EUNSUP) {
+        ret = respond_error(r, c, 400, "bad_field", NULL,
+                            "collection '%s' has no vectors: use \"mode\": \"bm25\"",
+                            r->collection);
+        goto out;
+    }
+    if (rc != 0) {
+        ret = respond_internal(r, c, &err);
+        goto out;
+    }
+    stage(r, "analyze", res.ms_analyze);
+    stage(r, "bm25", res.ms_bm25);
+    stage(r, "embed", res.ms_embed);
+    stage(r, "vector", res.ms_vector);
+    stage(r, "fuse", res.ms_fuse);
+    stage(r, "rerank", res.ms_rerank);
+    stage(r, "fetch", res.ms_fetch);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "collection", r->collection);
+    cJSON_AddNumberToObject(o, "generation", (double)v.generation);
+    cJSON_AddStringToObject(o, "question", q);
+    cJSON_AddStringToObject(o, "mode", search_mode_name(so.mode));
+    cJSON_AddNumberToObject(o, "confidence", res.confidence);
+    cJSON_AddNumberToObject(o, "threshold", res.threshold);
+    cJSON_AddStringToObject(o, "decision", search_decision_name(res.decision));
+    if (res.reason)
+        cJSON_AddStringToObject(o, "reason", res.reason);
+    else
+        cJSON_AddNullToObject(o, "reason");
+    cJSON_AddItemToObject(o, "results", hits_json(&res));
+    cJSON *t = cJSON_AddObjectToObject(o, "timings_ms");
+    for (size_t i = 0; i < r->nstages; i++)
+        cJSON_AddNumberToObject(t, r->stages[i].name, r->stages[i].ms);
+    search_results_free(&res);
+    cJSON_AddBoolToObject(o, "cached", 0);
+    if (r->sv->scache) {
+        sk.generation = v.generation;
+        char *json = cJSON_PrintUnformatted(o);
+        if (json && acache_put(r->sv->scache, &sk, json, &err) != 0)
+            srv_log("%s", err.msg);
+        free(json);
+    }
+    ret = respond_json(r, c, 200, o, NULL);
+out:
+    cJSON_Delete(in);
+    return ret;
+}
+
+/* ---- /v1/answer ---- */
+
+/* The cacheable part of an answer's JSON. */
+static cJSON *answer_json(const answer_result *a, const char *collection, uint64_t gen)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "collection", collection);
+    cJSON_AddNumberToObject(o, "generation", (double)gen);
+    cJSON_AddBoolToObject(o, "answered", a->answered);
+    /* A refused answer is withheld from the client (it stays in the server's hands). */
+    if (a->answered && a->text)
+        cJSON_AddStringToObject(o, "answer", a->text);
+    else
+        cJSON_AddNullToObject(o, "answer");
+    if (a->answered) {
+        cJSON_AddNullToObject(o, "refusal");
+    } else {
+        cJSON *rf = cJSON_AddObjectToObject(o, "refusal");
+        cJSON_AddStringToObject(rf, "reason", a->refusal ? a->refusal : "unknown");
+        /* An LLM failure's detail names the upstream server and its error: internals, so
+         * the client gets a plain sentence and the server log the details. */
+        if (a->refusal && strcmp(a->refusal, ANSWER_REASON_LLM_ERROR) == 0) {
+            if (a->detail)
+                srv_log("POST /v1/answer (%s): %s", collection, a->detail);
+            cJSON_AddStringToObject(rf, "detail",
+                                    "the language model could not be reached or failed");
+        } else if (a->detail)
+            cJSON_AddStringToObject(rf, "detail", a->detail);
+        else
+            cJSON_AddNullToObject(rf, "detail");
+        cJSON_AddBoolToObject(rf, "handoff", 1);
+    }
+    cJSON_AddNumberToObject(o, "confidence", a->confidence);
+    cJSON_AddNumberToObject(o, "retrieval_confidence", a->retrieval_confidence);
+    cJSON_AddNumberToObject(o, "validation", a->validation);
+    cJSON_AddNumberToObject(o, "threshold", a->threshold);
+    cJSON_AddStringToObject(o, "mode", a->mode ? a->mode : "extractive");
+    if (a->query)
+        cJSON_AddStringToObject(o, "query", a->query);
+    else
+        cJSON_AddNullToObject(o, "query");
+    cJSON *cites = cJSON_AddArrayToObject(o, "citations");
+    cJSON *srcs = cJSON_AddArrayToObject(o, "sources");
+    for (size_t i = 0; i < a->n_sources; i++) {
+        const answer_source *s = &a->sources[i];
+        cJSON *x = cJSON_CreateObject();
+        cJSON_AddNumberToObject(x, "n", s->n);
+        cJSON_AddBoolToObject(x, "cited", s->cited);
+        cJSON_AddNumberToObject(x, "chunk_id", (double)s->chunk_id);
+        cJSON_AddStringToObject(x, "article_id", s->article_id ? s->article_id : "");
+        cJSON_AddStringToObject(x, "title", s->title ? s->title : "");
+        if (s->url)
+            cJSON_AddStringToObject(x, "url", s->url);
+        else
+            cJSON_AddNullToObject(x, "url");
+        cJSON_AddStringToObject(x, "heading", s->heading ? s->heading : "");
+        cJSON_AddNumberToObject(x, "score", s->score);
+        if (s->cited && a->answered)
+            cJSON_AddItemToArray(cites, cJSON_Duplicate(x, 1));
+        cJSON_AddItemToArray(srcs, x);
+    }
+    cJSON *t = cJSON_AddObjectToObject(o, "timings_ms");
+    cJSON_AddNumberToObject(t, "refine", a->ms.refine);
+    cJSON_AddNumberToObject(t, "search", a->ms.search);
+    cJSON_AddNumberToObject(t, "prompt", a->ms.prompt);
+    cJSON_AddNumberToObject(t, "first_token", a->ms.first_token);
+    cJSON_AddNumberToObject(t, "llm", a->ms.llm);
+    cJSON_AddNumberToObject(t, "validate", a->ms.validate);
+    cJSON_AddNumberToObject(t, "total", a->ms.total);
+    return o;
+}
+
+/* Stage timings, metrics and the log fields of a finished answer (or a cached one). */
+static void note_answer(req *r, cJSON *o)
+{
+    cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "timings_ms");
+    static const char *const names[] = {"refine", "search",   "prompt", "first_token",
+                                        "llm",    "validate", "total"};
+    if (r->cache == NULL || strcmp(r->cache, "hit") != 0) {
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+            cJSON *x = cJSON_GetObjectItemCaseSensitive(t, names[i]);
+            /* Stages that did not run report 0 (or less): they are not observations. */
+            if (cJSON_IsNumber(x) && x->valuedouble > 0)
+                stage(r, strcmp(names[i], "total") == 0 ? "answer" : names[i], x->valuedouble);
+        }
+    }
+    cJSON *rf = cJSON_GetObjectItemCaseSensitive(o, "refusal");
+    const char *reason = get_str(rf, "reason", NULL);
+    if (reason) {
+        snprintf(r->refusal, sizeof r->refusal, "%s", reason);
+        metrics_refusal(r->sv->m, reason);
+        if (strcmp(reason, ANSWER_REASON_LLM_ERROR) == 0 && strcmp(r->cache, "hit") != 0)
+            metrics_llm_error(r->sv->m);
+    }
+}
+
+/* 1 when a result may be reused for the same question at the same generation. */
+static int cacheable(const answer_result *a)
+{
+    return a->refusal == NULL || (strcmp(a->refusal, ANSWER_REASON_LLM_ERROR) != 0 &&
+                                  strcmp(a->refusal, ANSWER_REASON_CANCELLED) != 0);
+}
+
+typedef struct ask {
+    char *question, *conv_id;
+    int extractive;
+    convo_history hist;
+    acache_key key;
+} ask;
+
+/* Remembers the turn in the conversation; failures are logged, never fatal: the answer
+ * itself was produced. */
+static void remember(srv *sv, const ask *k, const char *collection, cJSON *o)
+{
+    if (k->conv_id == NULL || sv->convos == NULL)
+        return;
+    cJSON *ans = cJSON_GetObjectItemCaseSensitive(o, "answer");
+    lore_err err = {0};
+    if (convo_append(sv->convos, k->conv_id, collection, k->question,
+                     cJSON_IsString(ans) ? ans->valuestring : NULL, &err) != 0)
+        srv_log("%s", err.msg);
+}
+
+/* SSE framing: "event: NAME\ndata: JSON\n\n" (JSON has no raw newlines). */
+static int sse_event(sbuf *b, const char *event, cJSON *data)
+{
+    char *s = cJSON_PrintUnformatted(data);
+    if (s == NULL)
+        return LORE_ENOMEM;
+    int rc = sbuf_addf(b, "event: %s\ndata: %s\n\n", event, s);
+    free(s);
+    return rc;
+}
+
+/* The events after the tokens: citations, then done or refusal. */
+static int sse_tail(sbuf *b, cJSON *o, int streamed_text)
+{
+    cJSON *cit = cJSON_CreateObject();
+    cJSON_AddItemToObject(cit, "citations",
+                          cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(o, "citations"), 1));
+    int rc = sse_event(b, "citations", cit);
+    cJSON_Delete(cit);
+    cJSON *answered = cJSON_GetObjectItemCaseSensitive(o, "answered");
+    if (rc == 0 && cJSON_IsTrue(answered)) {
+        rc = sse_event(b, "done", o);
+    } else if (rc == 0) {
+        cJSON *rf = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(o, "refusal"), 1);
+        if (rf == NULL)
+            return LORE_ENOMEM;
+        static const char *const copy[] = {"confidence", "retrieval_confidence", "threshold",
+                                           "mode", "query", "cached", "conversation_id"};
+        for (size_t i = 0; i < sizeof copy / sizeof copy[0]; i++) {
+            cJSON *x = cJSON_GetObjectItemCaseSensitive(o, copy[i]);
+            if (x != NULL)
+                cJSON_AddItemToObject(rf, copy[i], cJSON_Duplicate(x, 1));
+        }
+        /* Tokens already sent belong to an answer that failed validation: withdraw them. */
+        cJSON_AddBoolToObject(rf, "withdrawn", streamed_text);
+        rc = sse_event(b, "refusal", rf);
+        cJSON_Delete(rf);
+    }
+    return rc;
+}
+
+static cJSON *retrieval_event(const char *collection, uint64_t gen, const char *conv_id)
+{
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "collection", collection);
+    cJSON_AddNumberToObject(e, "generation", (double)gen);
+    if (conv_id)
+        cJSON_AddStringToObject(e, "conversation_id", conv_id);
+    return e;
+}
+
+/* A streaming answer: the producer thread runs the pipeline and appends SSE frames; the
+ * connection's thread reads them in the content reader. Freed by the last of the two. */
+typedef struct stream {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    sbuf out;
+    size_t off;
+    int finished, cancelled, refs;
+    srv *sv;
+    req *r; /* touched only by the connection's thread (the reader) */
+    pool_worker *w;
+    pool_view v;
+    ask k;
+    char collection[65];
+    int sent_retrieval, sent_text;
+    char carry[4];
+    size_t ncarry;
+    /* what the log needs, filled by the producer before `finished` */
+    cJSON *final;
+} stream;
+
+static void ask_free(ask *k)
+{
+    free(k->question);
+    free(k->conv_id);
+    convo_history_free(&k->hist);
+}
+
+static void stream_unref(stream *s)
+{
+    pthread_mutex_lock(&s->mu);
+    int last = --s->refs == 0;
+    pthread_mutex_unlock(&s->mu);
+    if (!last)
+        return;
+    sbuf_free(&s->out);
+    ask_free(&s->k);
+    cJSON_Delete(s->final);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    free(s);
+}
+
+/* Length of the longest prefix of b[0..n) that ends on a whole UTF-8 character. */
+static size_t utf8_whole(const char *b, size_t n)
+{
+    size_t i = n, back = 0;
+    while (i > 0 && back < 4 && ((unsigned char)b[i - 1] & 0xC0) == 0x80) {
+        i--;
+        back++;
+    }
+    if (i == 0)
+        return n;
+    unsigned char lead = (unsigned char)b[i - 1];
+    size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+    return back + 1 >= need ? n : i - 1;
+}
+
+static int on_token(void *ctx, const char *text, size_t len)
+{
+    stream *s = ctx;
+    /* Join with the bytes of a character split by the previous call, and hold back a split
+     * character at the end: each event's JSON must be whole UTF-8. */
+    char *buf = malloc(s->ncarry + len + 1);
+    if (buf == NULL)
+        return 1;
+    memcpy(buf, s->carry, s->ncarry);
+    memcpy(buf + s->ncarry, text, len);
+    size_t total = s->ncarry + len;
+    size_t whole = utf8_whole(buf, total);
+    s->ncarry = total - whole;
+    if (s->ncarry > sizeof s->carry)
+        s->ncarry = 0; /* not UTF-8 at all: drop it rather than overflow */
+    else
+        memcpy(s->carry, buf + whole, s->ncarry);
+    buf[whole] = '\0';
+    int rc = 0;
+    pthread_mutex_lock(&s->mu);
+    if (s->cancelled) {
+        rc = 1;
+    } else {
+        if (!s->sent_retrieval) {
+            cJSON *e = retrieval_event(s->collection, s->v.generation, s->k.conv_id);
+            rc = sse_event(&s->out, "retrieval", e);
+            cJSON_Delete(e);
+            s->sent_retrieval = 1;
+        }
+        if (rc == 0 && whole > 0) {
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddStringToObject(e, "text", buf);
+            rc = sse_event(&s->out, "token", e);
+            cJSON_Delete(e);
+            s->sent_text = 1;
+        }
+        pthread_cond_signal(&s->cv);
+    }
+    pthread_mutex_unlock(&s->mu);
+    free(buf);
+    return rc;
+}
+
+/* Retrieval is done: the sources go out before the first token, so a client can show them
+ * while the answer is written. */
+static int on_retrieval(void *ctx, const char *query, const search_results *sr)
+{
+    stream *s = ctx;
+    cJSON *e = retrieval_event(s->collection, s->v.generation, s->k.conv_id);
+    cJSON_AddStringToObject(e, "query", query);
+    cJSON_AddNumberToObject(e, "confidence", sr->confidence);
+    cJSON_AddStringToObject(e, "decision", search_decision_name(sr->decision));
+    cJSON_AddItemToObject(e, "results", hits_json(sr));
+    int rc = 0;
+    pthread_mutex_lock(&s->mu);
+    if (s->cancelled) {
+        rc = 1;
+    } else {
+        rc = sse_event(&s->out, "retrieval", e);
+        s->sent_retrieval = 1;
+        pthread_cond_signal(&s->cv);
+    }
+    pthread_mutex_unlock(&s->mu);
+    cJSON_Delete(e);
+    return rc;
+}
+
+static void *stream_produce(void *arg)
+{
+    stream *s = arg;
+    srv *sv = s->sv;
+    lore_err err = {0};
+    answer_result a;
+    memset(&a, 0, sizeof a);
+    int rc = pool_answerer(s->w, &s->v, &err);
+    if (rc == 0) {
+        answer_request rq = {.question = s->k.question, .history = s->k.hist.turns,
+                             .n_history = s->k.hist.n, .on_token = on_token, .token_ctx = s,
+                             .force_extractive = s->k.extractive, .on_retrieval = on_retrieval};
+        rc = answerer_ask(s->v.a, &rq, &a, &err);
+    }
+    pool_put(sv->pool, s->w);
+    cJSON *o = NULL;
+    sbuf tail = SBUF_INIT;
+    if (rc != 0) {
+        srv_log("POST /v1/answer: %s", err.msg);
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "code", "internal");
+        cJSON_AddStringToObject(e, "message", "internal error; the server log has the details");
+        sse_event(&tail, "error", e);
+        cJSON_Delete(e);
+    } else {
+        o = answer_json(&a, s->collection, s->v.generation);
+        if (s->k.hist.n == 0 && cacheable(&a)) {
+            char *json = cJSON_PrintUnformatted(o);
+            if (json && acache_put(sv->cache, &s->k.key, json, &err) != 0)
+                srv_log("%s", err.msg);
+            free(json);
+        }
+        remember(sv, &s->k, s->collection, o);
+    }
+    pthread_mutex_lock(&s->mu);
+    if (!s->sent_retrieval) {
+        cJSON *e = retrieval_event(s->collection, s->v.generation, s->k.conv_id);
+        sse_event(&s->out, "retrieval", e);
+        cJSON_Delete(e);
+    }
+    if (o != NULL) {
+        if (s->k.conv_id)
+            cJSON_AddStringToObject(o, "conversation_id", s->k.conv_id);
+        cJSON_AddBoolToObject(o, "cached", 0);
+        sse_tail(&tail, o, s->sent_text);
+    }
+    sbuf_add(&s->out, tail.buf ? tail.buf : "", tail.len);
+    s->final = o;
+    s->finished = 1;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    sbuf_free(&tail);
+    answer_result_free(&a);
+    stream_unref(s);
+    atomic_fetch_sub(&sv->producers, 1);
+    return NULL;
+}
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    stream *s = cls;
+    pthread_mutex_lock(&s->mu);
+    while (s->off == s->out.len && !s->finished)
+        pthread_cond_wait(&s->cv, &s->mu);
+    ssize_t n;
+    if (s->off < s->out.len) {
+        size_t k = s->out.len - s->off;
+        if (k > max)
+            k = max;
+        memcpy(buf, s->out.buf + s->off, k);
+        s->off += k;
+        if (s->off == s->out.len) {
+            sbuf_reset(&s->out);
+            s->off = 0;
+        }
+        n = (ssize_t)k;
+    } else {
+        if (s->r != NULL && s->final != NULL) {
+            s->r->cache = "miss";
+            note_answer(s->r, s->final);
+        }
+        s->r = NULL;
+        n = MHD_CONTENT_READER_END_OF_STREAM;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+static void stream_gone(void *cls)
+{
+    stream *s = cls;
+    pthread_mutex_lock(&s->mu);
+    s->cancelled = 1;
+    s->r = NULL;
+    pthread_mutex_unlock(&s->mu);
+    stream_unref(s);
+}
+
+static int wants_sse(struct MHD_Connection *c)
+{
+    const char *acc = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept");
+    return acc != NULL && strstr(acc, "text/event-stream") != NULL;
+}
+
+static enum MHD_Result respond_sse(req *r, struct MHD_Connection *c, char *body, size_t len)
+{
+    r->streamed = 1;
+    return respond_raw(r, c, 200, "text/event-stream; charset=utf-8", body, len, NULL);
+}
+
+static enum MHD_Result answer_cached(req *r, struct MHD_Connection *c, ask *k, char *json,
+                                     int sse)
+{
+    cJSON *o = cJSON_Parse(json);
+    free(json);
+    if (o == NULL)
+        return respond_error(r, c, 500, "internal", NULL, "internal error");
+    r->cache = "hit";
+    note_answer(r, o);
+    remember(r->sv, k, r->collection, o);
+    if (k->conv_id)
+        cJSON_AddStringToObject(o, "conversation_id", k->conv_id);
+    cJSON_AddBoolToObject(o, "cached", 1);
+    if (!sse)
+        return respond_json(r, c, 200, o, NULL);
+    sbuf b = SBUF_INIT;
+    cJSON *e = retrieval_event(r->collection, (uint64_t)r->generation, k->conv_id);
+    int rc = sse_event(&b, "retrieval", e);
+    cJSON_Delete(e);
+    cJSON *ans = cJSON_GetObjectItemCaseSensitive(o, "answer");
+    if (rc == 0 && cJSON_IsString(ans)) {
+        e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "text", ans->valuestring);
+        rc = sse_event(&b, "token", e);
+        cJSON_Delete(e);
+    }
+    if (rc == 0)
+        rc = sse_tail(&b, o, 0);
+    cJSON_Delete(o);
+    if (rc != 0) {
+        sbuf_free(&b);
+        return MHD_NO;
+    }
+    size_t n = b.len;
+    return respond_sse(r, c, sbuf_detach(&b), n);
+}
+
+static enum MHD_Result do_answer(req *r, struct MHD_Connection *c)
+{
+    static const field fields[] = {{"question", F_STRING, 1},
+                                   {"collection", F_STRING, 0},
+                                   {"conversation_id", F_STRING, 0},
+                                   {"extractive", F_BOOL, 0},
+                                   {NULL, 0, 0}};
+    srv *sv = r->sv;
+    enum MHD_Result ret = MHD_NO;
+    cJSON *in = parse_body(r, c, fields, &ret);
+    if (in == NULL)
+        return ret;
+    ask k;
+    memset(&k, 0, sizeof k);
+    lore_err err = {0};
+    const char *q = get_str(in, "question", "");
+    const char *conv = get_str(in, "conversation_id", NULL);
+    int sse = wants_sse(c);
+    if (check_question(r, c, q, &ret) != 0)
+        goto out;
+    if (conv && convo_id_valid(conv, &err) != 0) {
+        ret = respond_error(r, c, 400, "bad_field", NULL, "%s", err.msg);
+        goto out;
+    }
+    if (check_collection(r, c, get_str(in, "collection", "default"), &ret) != 0)
+        goto out;
+    k.question = strdup(q);
+    k.conv_id = conv ? strdup(conv) : NULL;
+    k.extractive = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(in, "extractive"));
+    if (k.question == NULL || (conv && k.conv_id == NULL)) {
+        ret = respond_error(r, c, 500, "internal", NULL, "out of memory");
+        goto out;
+    }
+    if (conv && sv->convos && convo_load(sv->convos, conv, r->collection, &k.hist, &err) != 0) {
+        if (err.code == LORE_EINVAL)
+            ret = respond_error(r, c, 409, "conversation_conflict", NULL, "%s", err.msg);
+        else
+            ret = respond_internal(r, c, &err);
+        goto out;
+    }
+    pool_worker *w = pool_get(sv->pool);
+    pool_view v;
+    if (pin(r, c, w, &v, &ret) != 0)
+        goto out;
+    k.key.collection = r->collection;
+    k.key.generation = v.generation;
+    k.key.question = k.question;
+    k.key.variant = k.extractive;
+    if (k.hist.n == 0) {
+        char *hit = acache_get(sv->cache, &k.key);
+        metrics_cache(sv->m, hit != NULL);
+        if (hit != NULL) {
+            pool_put(sv->pool, w);
+            ret = answer_cached(r, c, &k, hit, sse);
+            goto out;
+        }
+    }
+    r->cache = "miss";
+    if (sse) {
+        stream *s = calloc(1, sizeof *s);
+        if (s == NULL) {
+            pool_put(sv->pool, w);
+            ret = respond_error(r, c, 500, "internal", NULL, "out of memory");
+            goto out;
+        }
+        pthread_mutex_init(&s->mu, NULL);
+        pthread_cond_init(&s->cv, NULL);
+        s->refs = 2;
+        s->sv = sv;
+        s->r = r;
+        s->w = w;
+        s->v = v;
+        s->k = k;
+        s->k.key.collection = s->collection;
+        s->k.key.question = s->k.question;
+        snprintf(s->collection, sizeof s->collection, "%s", r->collection);
+        memset(&k, 0, sizeof k); /* the stream owns them now */
+        struct MHD_Response *resp =
+            MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, s, stream_gone);
+        pthread_t th;
+        pthread_attr_t at;
+        pthread_attr_init(&at);
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        atomic_fetch_add(&sv->producers, 1);
+        if (resp == NULL || pthread_create(&th, &at, stream_produce, s) != 0) {
+            atomic_fetch_sub(&sv->producers, 1);
+            pthread_attr_destroy(&at);
+            pool_put(sv->pool, w);
+            if (resp)
+                MHD_destroy_response(resp); /* calls stream_gone: one reference */
+            else
+                stream_unref(s);
+            stream_unref(s);
+            ret = respond_error(r, c, 500, "internal", NULL, "cannot start the answer");
+            goto out;
+        }
+        pthread_attr_destroy(&at);
+        MHD_add_response_header(resp, "Content-Type", "text/event-stream; charset=utf-8");
+        MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+        add_common_headers(r, c, resp);
+        r->streamed = 1;
+        r->status = 200;
+        ret = MHD_queue_response(c, 200, resp);
+        MHD_destroy_response(resp);
+        goto out;
+    }
+    answer_result a;
+    memset(&a, 0, sizeof a);
+    int rc = pool_answerer(w, &v, &err);
+    if (rc == 0) {
+        answer_request rq = {.question = k.question, .history = k.hist.turns,
+                             .n_history = k.hist.n, .force_extractive = k.extractive};
+        rc = answerer_ask(v.a, &rq, &a, &err);
+    }
+    pool_put(sv->pool, w);
+    if (rc != 0) {
+        answer_result_free(&a);
+        ret = respond_internal(r, c, &err);
+        goto out;
+    }
+    cJSON *o = answer_json(&a, r->collection, v.generation);
+    if (k.hist.n == 0 && cacheable(&a)) {
+        char *json = cJSON_PrintUnformatted(o);
+        if (json && acache_put(sv->cache, &k.key, json, &err) != 0)
+            srv_log("%s", err.msg);
+        free(json);
+    }
+    answer_result_free(&a);
+    note_answer(r, o);
+    remember(sv, &k, r->collection, o);
+    if (k.conv_id)
+        cJSON_AddStringToObject(o, "conversation_id", k.conv_id);
+    cJSON_AddBoolToObject(o, "cached", 0);
+    ret = respond_json(r, c, 200, o, NULL);
+out:
+    ask_free(&k);
+    cJSON_Delete(in);
+    return ret;
+}
+
+/* ---- /v1/collections ---- */
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static enum MHD_Result do_collections(req *r, struct MHD_Connection *c)
+{
+    srv *sv = r->sv;
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    static const char *const www[] = {"WWW-Authenticate", "Bearer realm=\"lore\"", NULL};
+    auth_result ar = auth_check(sv->keys, h, NULL);
+    if (ar == AUTH_MISSING)
+        return respond_error(r, c, 401, "unauthorized", www,
+                             "this service needs an API key: send \"Authorization: Bearer KEY\"");
+    if (ar != AUTH_OK)
+        return respond_error(r, c, 401, "unauthorized", www, "the API key is not valid");
+    char **names = NULL;
+    size_t n = 0;
+    DIR *d = opendir(sv->root);
+    if (d != NULL) {
+        struct dirent *de;
+        while ((de = readdir(d)) != NULL) {
+            char db[PATH_MAX];
+            struct stat st;
+            if (coll_name_valid(de->d_name, NULL) != 0 ||
+                snprintf(db, sizeof db, "%s/%s/lore.db", sv->root, de->d_name) >= (int)sizeof db ||
+                stat(db, &st) != 0 || !auth_grants(sv->keys, h, de->d_name))
+                continue;
+            char **g = realloc(names, (n + 1) * sizeof *g);
+            if (g == NULL)
+                break;
+            names = g;
+            if ((names[n] = strdup(de->d_name)) != NULL)
+                n++;
+        }
+        closedir(d);
+    }
+    if (n > 1)
+        qsort(names, n, sizeof *names, by_name);
+    cJSON *o = cJSON_CreateObject();
+    cJSON *arr = cJSON_AddArrayToObject(o, "collections");
+    for (size_t i = 0; i < n; i++) {
+        char dir[PATH_MAX];
+        store *st = NULL;
+        store_stats stats;
+        char *emb = NULL, *locale = NULL;
+        lore_err err = {0};
+        cJSON *x = cJSON_CreateObject();
+        cJSON_AddStringToObject(x, "name", names[i]);
+        if (coll_dir(sv->root, names[i], dir, sizeof dir, &err) == 0 &&
+            store_open(dir, STORE_READONLY, &st, &err) == 0 &&
+            store_stats_get(st, &stats, &err) == 0) {
+            store_meta_get(st, "embedder", &emb, NULL);
+            store_meta_get(st, "locale", &locale, NULL);
+            cJSON_AddNumberToObject(x, "articles", (double)stats.articles);
+            cJSON_AddNumberToObject(x, "chunks", (double)stats.chunks);
+            cJSON_AddNumberToObject(x, "generation", (double)stats.generation);
+            cJSON_AddStringToObject(x, "embedder", emb ? emb : "none");
+            cJSON_AddStringToObject(x, "locale", locale ? locale : "en");
+        } else {
+            srv_log("collection %s: %s", names[i], err.msg);
+            cJSON_AddStringToObject(x, "error", "unreadable; the server log has the details");
+        }
+        free(emb);
+        free(locale);
+        store_close(st);
+        cJSON_AddItemToArray(arr, x);
+        free(names[i]);
+    }
+    free(names);
+    return respond_json(r, c, 200, o, NULL);
+}
+
+/* ---- playground ---- */
+
+static enum MHD_Result do_playground(req *r, struct MHD_Connection *c)
+{
+    static const struct {
+        const char *url, *file, *ctype;
+    } FILES[] = {{"/", "index.html", "text/html; charset=utf-8"},
+                 {"/index.html", "index.html", "text/html; charset=utf-8"},
+                 {"/app.js", "app.js", "text/javascript; charset=utf-8"},
+                 {"/style.css", "style.css", "text/css; charset=utf-8"}};
+    for (size_t i = 0; i < sizeof FILES / sizeof FILES[0]; i++) {
+        if (strcmp(r->path, FILES[i].url) != 0)
+            continue;
+        char path[PATH_MAX + 32];
+        snprintf(path, sizeof path, "%s/%s", r->sv->web, FILES[i].file);
+        FILE *f = r->sv->web[0] ? fopen(path, "rb") : NULL;
+        sbuf b = SBUF_INIT;
+        char chunk[8192];
+        size_t got;
+        int ok = f != NULL;
+        while (ok && (got = fread(chunk, 1, sizeof chunk, f)) > 0)
+            ok = sbuf_add(&b, chunk, got) == 0 && b.len < (4u << 20);
+        if (f != NULL) {
+            ok = ok && !ferror(f);
+            fclose(f);
+        }
+        if (!ok) {
+            sbuf_free(&b);
+            return respond_error(r, c, 404, "not_found",
+                                 NULL, "the playground is not installed (start lore serve "
+                                       "with --web DIR)");
+        }
+        static const char *const csp[] = {
+            "Content-Security-Policy",
+            "default-src 'self'; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
+            NULL};
+        size_t n = b.len;
+        return respond_raw(r, c, 200, FILES[i].ctype, sbuf_detach(&b), n, csp);
+    }
+    return respond_error(r, c, 404, "not_found", NULL, "no route %s", r->path);
+}
+
+/* ---- dispatch ---- */
+
+static enum route route_of(const char *url)
+{
+    if (strcmp(url, "/v1/search") == 0) return R_SEARCH;
+    if (strcmp(url, "/v1/answer") == 0) return R_ANSWER;
+    if (strcmp(url, "/v1/collections") == 0) return R_COLLECTIONS;
+    if (strcmp(url, "/healthz") == 0) return R_HEALTHZ;
+    if (strcmp(url, "/readyz") == 0) return R_READYZ;
+    if (strcmp(url, "/metrics") == 0) return R_METRICS;
+    if (strcmp(url, "/") == 0 || strcmp(url, "/index.html") == 0 ||
+        strcmp(url, "/app.js") == 0 || strcmp(url, "/style.css") == 0)
+        return R_PLAYGROUND;
+    return R_NOTFOUND;
+}
+
+/* Breaker gauges are read at scrape time: a breaker changes state inside the LLM client,
+ * and a cooldown passing is a change no request reports. */
+static void note_breaker(void *ctx, const char *name, answer_env *env)
+{
+    metrics_breaker(ctx, name, answer_env_breaker_open(env, 0));
+}
+
+static enum MHD_Result dispatch(req *r, struct MHD_Connection *c)
+{
+    srv *sv = r->sv;
+    if (r->reject == 503)
+        return respond_error(r, c, 503, "shutting_down", NULL, "the server is shutting down");
+    if (r->reject == 429) {
+        static const char *const ra[] = {"Retry-After", "1", NULL};
+        return respond_error(r, c, 429, "too_many_requests", ra,
+                             "too many requests in flight (limit %zu); retry shortly",
+                             sv->cf.max_inflight);
+    }
+    if (strcmp(r->method, "OPTIONS") == 0) {
+        r->route = R_OPTIONS;
+        static const char *const pre[] = {
+            "Access-Control-Allow-Methods", "GET, POST, OPTIONS",
+            "Access-Control-Allow-Headers", "Authorization, Content-Type, Accept",
+            "Access-Control-Max-Age", "600",
+            "Allow", "GET, POST, OPTIONS", NULL};
+        char *empty = calloc(1, 1);
+        return empty ? respond_raw(r, c, 204, "text/plain", empty, 0, pre) : MHD_NO;
+    }
+    int post = r->route == R_SEARCH || r->route == R_ANSWER;
+    int is_post = strcmp(r->method, "POST") == 0;
+    int is_get = strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0;
+    if (r->route == R_NOTFOUND)
+        return respond_error(r, c, 404, "not_found", NULL, "no route %s %s", r->method, r->path);
+    if ((post && !is_post) || (!post && !is_get)) {
+        static const char *const allow_post[] = {"Allow", "POST, OPTIONS", NULL};
+        static const char *const allow_get[] = {"Allow", "GET, HEAD, OPTIONS", NULL};
+        return respond_error(r, c, 405, "method_not_allowed", post ? allow_post : allow_get,
+                             "%s wants %s", r->path, post ? "POST" : "GET");
+    }
+    if (r->too_large)
+        return respond_error(r, c, 413, "body_too_large", NULL,
+                             "the request body is over the limit of %zu bytes", sv->cf.max_body);
+    switch (r->route) {
+    case R_SEARCH: return do_search(r, c);
+    case R_ANSWER: return do_answer(r, c);
+    case R_COLLECTIONS: return do_collections(r, c);
+    case R_HEALTHZ: {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "status", "ok");
+        return respond_json(r, c, 200, o, NULL);
+    }
+    case R_READYZ: {
+        int ready = !atomic_load(&sv->draining);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "status", ready ? "ready" : "draining");
+        return respond_json(r, c, ready ? 200 : 503, o, NULL);
+    }
+    case R_METRICS: {
+        sbuf b = SBUF_INIT;
+        metrics_inflight(sv->m, atomic_load(&sv->inflight));
+        metrics_reloads(sv->m, pool_reloads(sv->pool));
+        pool_each_env(sv->pool, note_breaker, sv->m);
+        if (metrics_render(sv->m, &b) != 0) {
+            sbuf_free(&b);
+            return MHD_NO;
+        }
+        size_t n = b.len;
+        return respond_raw(r, c, 200, "text/plain; version=0.0.4; charset=utf-8",
+                           sbuf_detach(&b), n, NULL);
+    }
+    case R_PLAYGROUND: return do_playground(r, c);
+    default: return respond_error(r, c, 404, "not_found", NULL, "no route %s", r->path);
+    }
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_size, void **con_cls)
+{
+    (void)version;
+    srv *sv = cls;
+    req *r = *con_cls;
+    if (r == NULL) {
+        /* First call: headers only. Answer on a later call, once the body is in. */
+        r = calloc(1, sizeof *r);
+        if (r == NULL)
+            return MHD_NO;
+        r->sv = sv;
+        r->t0 = now_ms();
+        r->generation = -1;
+        snprintf(r->method, sizeof r->method, "%s", method);
+        snprintf(r->path, sizeof r->path, "%s", url);
+        r->route = route_of(url);
+        long n = atomic_fetch_add(&sv->inflight, 1) + 1;
+        int limited = r->route == R_SEARCH || r->route == R_ANSWER || r->route == R_COLLECTIONS;
+        if (atomic_load(&sv->draining) && r->route != R_HEALTHZ && r->route != R_READYZ &&
+            r->route != R_METRICS)
+            r->reject = 503;
+        else if (limited && n > (long)sv->cf.max_inflight)
+            r->reject = 429;
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+        if (cl != NULL && strtoull(cl, NULL, 10) > sv->cf.max_body)
+            r->too_large = 1;
+        *con_cls = r;
+        return MHD_YES;
+    }
+    if (*upload_size > 0) {
+        /* Bodies over the limit (or of rejected requests) are read and dropped. */
+        if (!r->too_large && !r->reject) {
+            if (r->body.len + *upload_size > sv->cf.max_body) {
+                r->too_large = 1;
+                sbuf_free(&r->body);
+            } else if (sbuf_add(&r->body, upload_data, *upload_size) != 0) {
+                return MHD_NO;
+            }
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    return dispatch(r, c);
+}
+
+static void access_log(srv *sv, req *r, double ms)
+{
+    sbuf b = SBUF_INIT;
+    time_t t = time(NULL);
+    struct tm tm;
+    char ts[32];
+    gmtime_r(&t, &tm);
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    sbuf_addf(&b, "{\"ts\":\"%s\",\"method\":", ts);
+    sbuf_add_json_str(&b, r->method, strlen(r->method));
+    sbuf_adds(&b, ",\"path\":");
+    sbuf_add_json_str(&b, r->path, strlen(r->path));
+    sbuf_addf(&b, ",\"route\":\"%s\",\"status\":%d,\"ms\":%.3f", ROUTE_NAMES[r->route], r->status,
+              ms);
+    if (r->collection[0])
+        sbuf_addf(&b, ",\"collection\":\"%s\"", r->collection);
+    if (r->generation >= 0)
+        sbuf_addf(&b, ",\"generation\":%lld", r->generation);
+    if (r->cache)
+        sbuf_addf(&b, ",\"cache\":\"%s\"", r->cache);
+    if (r->refusal[0])
+        sbuf_addf(&b, ",\"refusal\":\"%s\"", r->refusal);
+    if (r->error[0])
+        sbuf_addf(&b, ",\"error\":\"%s\"", r->error);
+    sbuf_adds(&b, ",\"stages_ms\":{");
+    for (size_t i = 0; i < r->nstages; i++)
+        sbuf_addf(&b, "%s\"%s\":%.3f", i ? "," : "", r->stages[i].name, r->stages[i].ms);
+    sbuf_adds(&b, "}}\n");
+    pthread_mutex_lock(&sv->log_mu);
+    fwrite(b.buf, 1, b.len, sv->log);
+    fflush(sv->log);
+    pthread_mutex_unlock(&sv->log_mu);
+    sbuf_free(&b);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)c;
+    (void)toe;
+    srv *sv = cls;
+    req *r = *con_cls;
+    if (r == NULL)
+        return;
+    *con_cls = NULL;
+    double ms = now_ms() - r->t0;
+    if (r->status == 0)
+        r->status = 499; /* the client went away before a response was queued */
+    for (size_t i = 0; i < r->nstages; i++)
+        metrics_stage(sv->m, r->stages[i].name, r->stages[i].ms);
+    metrics_stage(sv->m, "request", ms);
+    metrics_request(sv->m, ROUTE_NAMES[r->route], r->status);
+    access_log(sv, r, ms);
+    sbuf_free(&r->body);
+    free(r);
+    atomic_fetch_sub(&sv->inflight, 1);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    fputs("lore serve: http: ", stderr);
+    vfprintf(stderr, fmt, ap);
+}
+
+/* ---- command line ---- */
+
+static void usage(FILE *f)
+{
+    fputs("usage: lore serve [options]\n\n"
+          "Serves search and grounded answers over HTTP for the support bot, and a\n"
+          "playground page at / for content teams. Collections are read from the data\n"
+          "directory; a `lore index` run while serving becomes visible without a restart.\n\n"
+          "options:\n"
+          "      --listen HOST:PORT     address to listen on (default 127.0.0.1:8080;\n"
+          "                             port 0 picks a free port, printed on stderr)\n"
+          "      --data DIR             data directory (default: $LORE_DATA or\n"
+          "                             ~/.local/share/lore)\n"
+          "      --workers N            searchers working at once (default 8)\n"
+          "      --max-inflight N       requests in flight before 429 (default 64)\n"
+          "      --max-body BYTES       request body limit (default 65536)\n"
+          "      --max-question BYTES   question length limit (default 2000)\n"
+          "      --keys FILE            API keys, lines \"COLLECTION KEY\" (\"*\" = any\n"
+          "                             collection); without it the service is open\n"
+          "      --cors-origin ORIGIN   allow browser calls from ORIGIN (repeatable; * = any)\n"
+          "      --conversations FILE   conversation store (default DATA/conversations.db)\n"
+          "      --conversation-ttl S   seconds a conversation lives after its last turn\n"
+          "                             (default 900)\n"
+          "      --history-turns N      turns kept per conversation (default 10)\n"
+          "      --cache-size N         answers kept in the cache (default 1024; 0 = off)\n"
+          "      --search-cache-size N  search results kept in the cache (default 4096;\n"
+          "                             0 = off)\n"
+          "      --web DIR              playground files (default: web/ of the source tree)\n"
+          "      --access-log FILE      one JSON line per request (default: stdout)\n"
+          "      --drain-timeout S      on SIGTERM, seconds to wait for requests in flight\n"
+          "                             (default 30)\n"
+          "      --idle-timeout S       close connections idle this long (default 60)\n"
+          "      --reload-interval MS   how often to look for a new index generation; it is\n"
+          "                             loaded in the background (default 200)\n"
+          "  -h, --help                 this help\n",
+          f);
+}
+
+static int opt_size(const char *opt, const char *val, size_t min, size_t max, size_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(val, &end, 10);
+    if (errno || end == val || *end || val[0] == '-' || v < min || v > max) {
+        fprintf(stderr, "lore: %s wants a whole number from %zu to %zu, not '%s'\n", opt, min,
+                max, val);
+        return -1;
+    }
+    *out = (size_t)v;
+    return 0;
+}
+
+static int parse_listen(const char *s, srv_conf *cf)
+{
+    const char *colon = strrchr(s, ':');
+    size_t port;
+    if (colon == NULL || colon == s || (size_t)(colon - s) >= sizeof cf->host ||
+        opt_size("--listen port", colon + 1, 0, 65535, &port) != 0) {
+        fprintf(stderr, "lore: --listen wants HOST:PORT (e.g. 127.0.0.1:8080), not '%s'\n", s);
+        return -1;
+    }
+    const char *h = s;
+    size_t n = (size_t)(colon - s);
+    if (h[0] == '[' && n >= 2 && h[n - 1] == ']') { /* [::1]:8080 */
+        h++;
+        n -= 2;
+    }
+    memcpy(cf->host, h, n);
+    cf->host[n] = '\0';
+    cf->port = (unsigned)port;
+    return 0;
+}
+
+/* The playground folder: --web, else $LORE_WEB_DIR, else web/ under the working directory,
+ * else web/ beside the build directory holding the program (a build inside the source tree). */
+static void find_web(srv *sv)
+{
+    const char *cands[3] = {sv->cf.web_dir, getenv("LORE_WEB_DIR"), "web"};
+    char exe[PATH_MAX], probe[PATH_MAX + 32];
+    for (int i = 0; i < 3; i++) {
+        if (cands[i] == NULL || cands[i][0] == '\0')
+            continue;
+        snprintf(probe, sizeof probe, "%s/index.html", cands[i]);
+        if (access(probe, R_OK) == 0 || i == 0) {
+            snprintf(sv->web, sizeof sv->web, "%s", cands[i]);
+            return;
+        }
+    }
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash != NULL) {
+            *slash = '\0';
+            int len = snprintf(probe, sizeof probe, "%s/../web/index.html", exe);
+            if (len > 0 && (size_t)len < sizeof probe && access(probe, R_OK) == 0 &&
+                (size_t)len - strlen("/index.html") < sizeof sv->web) {
+                probe[(size_t)len - strlen("/index.html")] = '\0';
+                memcpy(sv->web, probe, (size_t)len - strlen("/index.html") + 1);
+            }
+        }
+    }
+}
+
+static int parse_args(int argc, char **argv, srv_conf *cf)
+{
+    static const struct option opts[] = {
+        {"listen", required_argument, NULL, 'l'},
+        {"data", required_argument, NULL, 'D'},
+        {"workers", required_argument, NULL, 'w'},
+        {"max-inflight", required_argument, NULL, 'i'},
+        {"max-body", required_argument, NULL, 'b'},
+        {"max-question", required_argument, NULL, 'q'},
+        {"keys", required_argument, NULL, 'K'},
+        {"cors-origin", required_argument, NULL, 'C'},
+        {"conversations", required_argument, NULL, 'V'},
+        {"conversation-ttl", required_argument, NULL, 'T'},
+        {"history-turns", required_argument, NULL, 'H'},
+        {"cache-size", required_argument, NULL, 'S'},
+        {"search-cache-size", required_argument, NULL, 'G'},
+        {"web", required_argument, NULL, 'W'},
+        {"access-log", required_argument, NULL, 'A'},
+        {"drain-timeout", required_argument, NULL, 'd'},
+        {"idle-timeout", required_argument, NULL, 'I'},
+        {"reload-interval", required_argument, NULL, 'R'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    memset(cf, 0, sizeof *cf);
+    snprintf(cf->host, sizeof cf->host, "127.0.0.1");
+    cf->port = 8080;
+    cf->workers = 8;
+    cf->max_inflight = 64;
+    cf->max_body = 65536;
+    cf->max_question = 2000;
+    cf->cache_size = 1024;
+    cf->search_cache_size = 4096;
+    cf->history_turns = 10;
+    cf->conversation_ttl = 900;
+    cf->drain_timeout = 30;
+    cf->idle_timeout = 60;
+    cf->reload_ms = 200;
+    size_t v;
+    int ch;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'l': if (parse_listen(optarg, cf)) return 2; break;
+        case 'D': cf->data = optarg; break;
+        case 'w': if (opt_size("--workers", optarg, 1, 256, &cf->workers)) return 2; break;
+        case 'i':
+            if (opt_size("--max-inflight", optarg, 1, 100000, &cf->max_inflight)) return 2;
+            break;
+        case 'b':
+            if (opt_size("--max-body", optarg, 256, 64u << 20, &cf->max_body)) return 2;
+            break;
+        case 'q':
+            if (opt_size("--max-question", optarg, 1, 1u << 20, &cf->max_question)) return 2;
+            break;
+        case 'K': cf->keys_file = optarg; break;
+        case 'C':
+            if (cf->ncors == MAX_CORS) {
+                fprintf(stderr, "lore: at most %d --cors-origin options\n", MAX_CORS);
+                return 2;
+            }
+            cf->cors[cf->ncors++] = optarg;
+            break;
+        case 'V': cf->conversations = optarg; break;
+        case 'T':
+            if (opt_size("--conversation-ttl", optarg, 1, 30 * 86400, &v)) return 2;
+            cf->conversation_ttl = (long)v;
+            break;
+        case 'H':
+            if (opt_size("--history-turns", optarg, 1, 100, &cf->history_turns)) return 2;
+            break;
+        case 'S':
+            if (opt_size("--cache-size", optarg, 0, 1000000, &cf->cache_size)) return 2;
+            break;
+        case 'G':
+            if (opt_size("--search-cache-size", optarg, 0, 1000000, &cf->search_cache_size))
+                return 2;
+            break;
+        case 'W': cf->web_dir = optarg; break;
+        case 'A': cf->access_log = optarg; break;
+        case 'd':
+            if (opt_size("--drain-timeout", optarg, 0, 3600, &v)) return 2;
+            cf->drain_timeout = (long)v;
+            break;
+        case 'I':
+            if (opt_size("--idle-timeout", optarg, 1, 3600, &v)) return 2;
+            cf->idle_timeout = (long)v;
+            break;
+        case 'R':
+            if (opt_size("--reload-interval", optarg, 10, 600000, &v)) return 2;
+            cf->reload_ms = (long)v;
+            break;
+        case 'h': usage(stdout); return 1;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "lore: serve takes no arguments, got '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+    return 0;
+}
+
+static int setup(srv *sv, lore_err *err)
+{
+    int rc = coll_data_root(sv->cf.data, sv->root, sizeof sv->root, err);
+    if (rc != 0)
+        return rc;
+    struct stat st;
+    if (stat(sv->root, &st) != 0 && mkdir(sv->root, 0755) != 0)
+        return lore_errf(err, LORE_EIO, "cannot create the data directory %s: %s", sv->root,
+                         strerror(errno));
+    if ((sv->m = metrics_new()) == NULL)
+        return lore_errf(err, LORE_ENOMEM, "out of memory");
+    if ((rc = pool_new(sv->root, sv->cf.workers, sv->cf.reload_ms, &sv->pool, err)) != 0 ||
+        (rc = acache_new(sv->cf.cache_size, &sv->cache, err)) != 0)
+        return rc;
+    if (sv->cf.search_cache_size > 0 &&
+        (rc = acache_new(sv->cf.search_cache_size, &sv->scache, err)) != 0)
+        return rc;
+    if (sv->cf.keys_file && (rc = auth_load(sv->cf.keys_file, &sv->keys, err)) != 0)
+        return rc;
+    char cpath[PATH_MAX + 32];
+    if (sv->cf.conversations)
+        snprintf(cpath, sizeof cpath, "%s", sv->cf.conversations);
+    else
+        snprintf(cpath, sizeof cpath, "%s/conversations.db", sv->root);
+    if ((rc = convo_open(cpath, sv->cf.conversation_ttl, sv->cf.history_turns, &sv->convos,
+                         err)) != 0)
+        return rc;
+    sv->log = stdout;
+    if (sv->cf.access_log && strcmp(sv->cf.access_log, "-") != 0 &&
+        (sv->log = fopen(sv->cf.access_log, "a")) == NULL)
+        return lore_errf(err, LORE_EIO, "cannot open the access log %s: %s", sv->cf.access_log,
+                         strerror(errno));
+    find_web(sv);
+    return 0;
+}
+
+static void teardown(srv *sv)
+{
+    pool_free(sv->pool);
+    acache_free(sv->cache);
+    acache_free(sv->scache);
+    convo_close(sv->convos);
+    auth_free(sv->keys);
+    metrics_free(sv->m);
+    if (sv->log && sv->log != stdout)
+        fclose(sv->log);
+    pthread_mutex_destroy(&sv->log_mu);
+}
+
+static struct MHD_Daemon *start_daemon(srv *sv, lore_err *err)
+{
+    struct addrinfo hints, *ai = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    char port[8];
+    snprintf(port, sizeof port, "%u", sv->cf.port);
+    int g = getaddrinfo(sv->cf.host, port, &hints, &ai);
+    if (g != 0) {
+        lore_errf(err, LORE_EINVAL, "cannot resolve --listen host '%s': %s", sv->cf.host,
+                  gai_strerror(g));
+        return NULL;
+    }
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                     MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    if (ai->ai_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    struct MHD_Daemon *d = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, sv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, sv, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)sv->cf.idle_timeout, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)(sv->cf.max_inflight * 4 + 64), MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)65536, MHD_OPTION_END);
+    freeaddrinfo(ai);
+    if (d == NULL)
+        lore_errf(err, LORE_EIO, "cannot listen on %s:%u (in use, or not an address of this host)",
+                  sv->cf.host, sv->cf.port);
+    return d;
+}
+
+int server_main(int argc, char **argv)
+{
+    static srv sv0;
+    srv *sv = &sv0;
+    memset(sv, 0, sizeof *sv);
+    int prc = parse_args(argc, argv, &sv->cf);
+    if (prc != 0)
+        return prc == 1 ? 0 : 2;
+    pthread_mutex_init(&sv->log_mu, NULL);
+    atomic_init(&sv->inflight, 0);
+    atomic_init(&sv->producers, 0);
+    atomic_init(&sv->draining, 0);
+    /* Blocked before any thread starts (the pool's reloader, the daemon's threads, answer
+     * streams): every thread inherits the mask, so the signals reach only sigwait below. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    lore_err err = {0};
+    if (setup(sv, &err) != 0) {
+        fprintf(stderr, "lore: %s\n", err.msg);
+        teardown(sv);
+        return 1;
+    }
+    vindex_query_threads_init();
+    struct MHD_Daemon *d = start_daemon(sv, &err);
+    if (d == NULL) {
+        fprintf(stderr, "lore: %s\n", err.msg);
+        teardown(sv);
+        return 1;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    unsigned port = info ? info->port : sv->cf.port;
+    int v6 = strchr(sv->cf.host, ':') != NULL;
+    fprintf(stderr, "lore serve: listening on http://%s%s%s:%u (data %s, %zu workers)\n",
+            v6 ? "[" : "", sv->cf.host, v6 ? "]" : "", port, sv->root, sv->cf.workers);
+    if (!auth_enabled(sv->keys) && strcmp(sv->cf.host, "127.0.0.1") != 0 &&
+        strcmp(sv->cf.host, "localhost") != 0 && strcmp(sv->cf.host, "::1") != 0)
+        fprintf(stderr, "lore serve: warning: no --keys: anyone who can reach this address "
+                        "can query every collection\n");
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    fprintf(stderr, "lore serve: %s: draining %ld requests in flight\n",
+            sig == SIGINT ? "SIGINT" : "SIGTERM", atomic_load(&sv->inflight));
+    atomic_store(&sv->draining, 1);
+    MHD_socket lfd = MHD_quiesce_daemon(d);
+    if (lfd != MHD_INVALID_SOCKET)
+        close(lfd);
+    double deadline = now_ms() + (double)sv->cf.drain_timeout * 1000.0;
+    while ((atomic_load(&sv->inflight) > 0 || atomic_load(&sv->producers) > 0) &&
+           now_ms() < deadline) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    long left = atomic_load(&sv->inflight);
+    MHD_stop_daemon(d);
+    /* Streams cut off by the stop end at their next token; wait for their producers. */
+    while (atomic_load(&sv->producers) > 0) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    teardown(sv);
+    if (left > 0) {
+        fprintf(stderr, "lore serve: stopped with %ld requests unfinished after %lds\n", left,
+                sv->cf.drain_timeout);
+        return 1;
+    }
+    fprintf(stderr, "lore serve: stopped\n");
+    return 0;
+}
