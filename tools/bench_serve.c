@@ -549,11 +549,7 @@ done:
                 cJSON_AddItemToObject(o, "reload", x);
             }
             cJSON_AddNumberToObject(o, "server_exit_status", server_status);
-            char *s = cJSON_PrintUnformatted(o);
-            if (s)
-                puts(s);
-            free(s);
-            cJSON_Delete(o);
+            cli_print_json(o);
         } else {
             bench_machine m;
             bench_machine_get(&m);

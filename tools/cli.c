@@ -1,6 +1,7 @@
 #define _XOPEN_SOURCE 700 /* nftw */
 #include "cli.h"
 
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <ftw.h>
 #include <limits.h>
@@ -81,4 +82,15 @@ int cli_rmtree(const char *path, lore_err *err)
     if (nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
         return lore_errf(err, LORE_EIO, "removing %s: %s", path, strerror(errno));
     return 0;
+}
+
+void cli_print_json(cJSON *o)
+{
+    char *s = cJSON_PrintUnformatted(o);
+    if (s != NULL)
+        puts(s);
+    else
+        cli_error("out of memory printing JSON");
+    free(s);
+    cJSON_Delete(o);
 }

@@ -22,6 +22,10 @@ int cli_double(const char *opt, const char *val, double min, double max, double 
 int cli_open(const char *data, const char *name, const coll_open_options *o, coll **out,
              char *dir, size_t dirlen);
 
+/* Prints a JSON value on one line of stdout (what scripts parse) and frees it. */
+struct cJSON;
+void cli_print_json(struct cJSON *o);
+
 /* Removes PATH and everything under it (not following symlinks); 0 when PATH is absent.
  * LORE_EIO naming the path that could not be removed. */
 int cli_rmtree(const char *path, lore_err *err);

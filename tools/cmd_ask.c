@@ -189,11 +189,7 @@ static void print_json(const char *question, const answer_result *r)
     cJSON_AddNumberToObject(t, "llm", r->ms.llm);
     cJSON_AddNumberToObject(t, "validate", r->ms.validate);
     cJSON_AddNumberToObject(t, "total", r->ms.total);
-    char *s = cJSON_PrintUnformatted(o);
-    if (s != NULL)
-        puts(s);
-    free(s);
-    cJSON_Delete(o);
+    cli_print_json(o);
 }
 
 static void print_text(const answer_result *r, const stream_state *st)

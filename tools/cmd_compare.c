@@ -314,11 +314,7 @@ int cmd_compare(int argc, char **argv)
                 cJSON_AddNumberToObject(x, "delta", dl[i].d);
                 cJSON_AddItemToArray(arr, x);
             }
-            char *s = cJSON_PrintUnformatted(o);
-            if (s)
-                puts(s);
-            free(s);
-            cJSON_Delete(o);
+            cli_print_json(o);
         } else {
             printf("metric      %s over %zu queries in both runs", metric, n);
             if (a.n != n || b.n != n)

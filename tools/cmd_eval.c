@@ -240,20 +240,16 @@ static int parse_args(int argc, char **argv, eval_args *a)
         {"threshold", required_argument, NULL, 't'}, {"report", required_argument, NULL, 'H'},
         {"cross-encoder", required_argument, NULL, 'X'},
         {"cross-encoder-model", required_argument, NULL, 'Y'}, {NULL, 0, NULL, 0}};
-    lore_err err = {0};
     optind = 1;
     int ch;
     while ((ch = getopt_long(argc, argv, "m:h", opts, NULL)) != -1) {
+        int taken = evalds_option(ch, optarg, &a->ds, &a->so, &a->mode_given);
+        if (taken >= 0) {
+            if (taken != 0)
+                return taken;
+            continue;
+        }
         switch (ch) {
-        case 'S': a->ds.split = optarg; break;
-        case 'm':
-            if (search_mode_parse(optarg, &a->so.mode, &err) != 0) {
-                cli_error("%s", err.msg);
-                return CLI_USAGE;
-            }
-            a->mode_given = 1;
-            break;
-        case 'E': a->ds.embedder = optarg; break;
         case 'F':
             if (strcmp(optarg, "convex") && strcmp(optarg, "rrf")) {
                 cli_error("unknown fusion '%s': use convex or rrf", optarg);
@@ -261,16 +257,8 @@ static int parse_args(int argc, char **argv, eval_args *a)
             }
             a->so.fusion = strcmp(optarg, "rrf") == 0 ? FUSION_RRF : FUSION_CONVEX;
             break;
-        case 'W':
-            if (cli_double("--dense-weight", optarg, 0.0, 1.0, &a->so.dense_weight))
-                return CLI_USAGE;
-            break;
         case 'R':
             if (cli_double("--rrf-k", optarg, 0.0, 1e6, &a->so.rrf_k))
-                return CLI_USAGE;
-            break;
-        case 'N':
-            if (cli_size("--candidates", optarg, 10, 10000, &a->so.candidates))
                 return CLI_USAGE;
             break;
         case 'T':
@@ -283,10 +271,6 @@ static int parse_args(int argc, char **argv, eval_args *a)
                 return CLI_USAGE;
             break;
         case 'Z': a->refusal = 1; break;
-        case 'O':
-            if (cli_double("--out-of-scope", optarg, 0.0, 0.9, &a->ds.oos))
-                return CLI_USAGE;
-            break;
         case 't':
             if (cli_double("--threshold", optarg, 0.0, 1.0, &a->so.threshold))
                 return CLI_USAGE;
@@ -297,7 +281,6 @@ static int parse_args(int argc, char **argv, eval_args *a)
         case 'p': a->per_query = 1; break;
         case 'j': a->json = 1; break;
         case 'x': a->ds.reindex = 1; break;
-        case 'D': a->ds.data = optarg; break;
         case 'X': a->xurl = optarg; break;
         case 'Y': a->xmodel = optarg; break;
         case 'h': eval_usage(stdout); return -1;

@@ -151,11 +151,7 @@ int cmd_index(int argc, char **argv)
         cJSON_AddNumberToObject(o, "chunks_reused", (double)st.chunks_reused);
         cJSON_AddNumberToObject(o, "problems", (double)st.problems);
         cJSON_AddNumberToObject(o, "seconds", st.seconds);
-        char *s = cJSON_PrintUnformatted(o);
-        if (s)
-            puts(s);
-        free(s);
-        cJSON_Delete(o);
+        cli_print_json(o);
     } else {
         printf("%s%s: %zu files, %zu articles: %zu added, %zu changed, %zu unchanged, "
                "%zu deleted; %zu chunks embedded, %zu reused; %zu problems; %.2fs\n",

@@ -84,11 +84,7 @@ static void print_json(const char *question, const search_options *so, const sea
     cJSON_AddNumberToObject(t, "fuse", r->ms_fuse);
     cJSON_AddNumberToObject(t, "rerank", r->ms_rerank);
     cJSON_AddNumberToObject(t, "fetch", r->ms_fetch);
-    char *s = cJSON_PrintUnformatted(o);
-    if (s)
-        puts(s);
-    free(s);
-    cJSON_Delete(o);
+    cli_print_json(o);
 }
 
 static void print_text(const search_results *r)

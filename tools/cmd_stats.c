@@ -92,11 +92,7 @@ int cmd_stats(int argc, char **argv)
         cJSON_AddStringToObject(o, "locale", locale ? locale : "en");
         cJSON_AddNumberToObject(o, "db_mb", db_mb);
         cJSON_AddNumberToObject(o, "faiss_mb", faiss_mb);
-        char *s = cJSON_PrintUnformatted(o);
-        if (s)
-            puts(s);
-        free(s);
-        cJSON_Delete(o);
+        cli_print_json(o);
     } else {
         printf("collection  %s (%s)\n", collection, dir);
         printf("articles    %lld\nchunks      %lld\nvectors     %lld (%zu in the vector index, "

@@ -353,39 +353,23 @@ static int parse_args(int argc, char **argv, tune_args *a)
         {"json", no_argument, NULL, 'j'},            {"help", no_argument, NULL, 'h'},
         {"cross-encoder", required_argument, NULL, 'X'}, {"cross-encoder-model", required_argument, NULL, 'Y'},
         {"report", required_argument, NULL, 'H'},    {"trees", required_argument, NULL, 'B'},    {NULL, 0, NULL, 0}};
-    lore_err err = {0};
     optind = 1;
     int ch;
     while ((ch = getopt_long(argc, argv, "o:m:h", opts, NULL)) != -1) {
+        int taken = evalds_option(ch, optarg, &a->ds, &a->so, &a->mode_given);
+        if (taken >= 0) {
+            if (taken != 0)
+                return taken;
+            continue;
+        }
         switch (ch) {
         case 'o': a->output = optarg; break;
-        case 'S': a->ds.split = optarg; break;
         case 'k':
             if (cli_size("--folds", optarg, 0, 50, &a->folds) || a->folds == 1) {
                 if (a->folds == 1)
                     cli_error("--folds wants 0 (no cross-validation) or 2 to 50, not 1");
                 return CLI_USAGE;
             }
-            break;
-        case 'O':
-            if (cli_double("--out-of-scope", optarg, 0.0, 0.9, &a->ds.oos))
-                return CLI_USAGE;
-            break;
-        case 'm':
-            if (search_mode_parse(optarg, &a->so.mode, &err) != 0) {
-                cli_error("%s", err.msg);
-                return CLI_USAGE;
-            }
-            a->mode_given = 1;
-            break;
-        case 'E': a->ds.embedder = optarg; break;
-        case 'W':
-            if (cli_double("--dense-weight", optarg, 0.0, 1.0, &a->so.dense_weight))
-                return CLI_USAGE;
-            break;
-        case 'N':
-            if (cli_size("--candidates", optarg, 10, 10000, &a->so.candidates))
-                return CLI_USAGE;
             break;
         case 'K':
             if (cli_size("--rerank-k", optarg, 2, 1000, &a->so.rerank_k))
@@ -400,7 +384,6 @@ static int parse_args(int argc, char **argv, tune_args *a)
                 return CLI_USAGE;
             a->l2_given = 1;
             break;
-        case 'D': a->ds.data = optarg; break;
         case 'j': a->json = 1; break;
         case 'H': a->report = optarg; break;
         case 'B':

@@ -376,3 +376,25 @@ void evalds_close(evalds *d)
     free(d->status);
     memset(d, 0, sizeof *d);
 }
+
+int evalds_option(int ch, const char *arg, evalds_options *ds, search_options *so,
+                  int *mode_given)
+{
+    lore_err err = {0};
+    switch (ch) {
+    case 'S': ds->split = arg; return 0;
+    case 'E': ds->embedder = arg; return 0;
+    case 'D': ds->data = arg; return 0;
+    case 'm':
+        if (search_mode_parse(arg, &so->mode, &err) != 0) {
+            cli_error("%s", err.msg);
+            return CLI_USAGE;
+        }
+        *mode_given = 1;
+        return 0;
+    case 'W': return cli_double("--dense-weight", arg, 0.0, 1.0, &so->dense_weight) ? CLI_USAGE : 0;
+    case 'N': return cli_size("--candidates", arg, 10, 10000, &so->candidates) ? CLI_USAGE : 0;
+    case 'O': return cli_double("--out-of-scope", arg, 0.0, 0.9, &ds->oos) ? CLI_USAGE : 0;
+    default: return -1;
+    }
+}

@@ -16,6 +16,7 @@
 #include "chunk.h"
 #include "coll.h"
 #include "evalm.h"
+#include "search.h"
 
 enum {
     EVALDS_SKIP = 0,    /* not judged in this split: not evaluated */
@@ -38,6 +39,13 @@ typedef struct evalds {
     int *status;  /* per query: EVALDS_* */
     size_t answerable, noanswer;
 } evalds;
+
+/* The options lore eval and lore tune share, by their getopt codes: 'S' --split, 'm' --mode
+ * (sets *mode_given), 'E' --embedder, 'W' --dense-weight, 'N' --candidates,
+ * 'O' --out-of-scope, 'D' --data. Returns 0 when it took the option, -1 when ch is not one
+ * of these, CLI_USAGE after printing the error for a bad value. */
+int evalds_option(int ch, const char *arg, evalds_options *ds, search_options *so,
+                  int *mode_given);
 
 /* Opens (and indexes when needed) the dataset. Prints its own errors; returns a CLI_ code. */
 int evalds_open(const evalds_options *o, evalds *out);

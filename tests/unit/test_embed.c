@@ -24,20 +24,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "testutil.h"
 #include "embed.h"
 
 static char tmpdir[256];
-static char fake_path[1024];
 static int log_seq;
 
 /* ---- fake server harness ---- */
 
-typedef struct fake {
-    pid_t pid;
-    int port;
-    char log[512];
-    char url[128];
-} fake;
+typedef tu_fake fake;
 
 static double now_s(void)
 {
@@ -46,72 +41,15 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Starts fake_openai with the given extra flags (NULL-terminated) and reads its PORT= line. */
+/* Starts fake_openai with the given extra flags (NULL-terminated). */
 static void fake_start(fake *f, const char *const *extra)
 {
-    memset(f, 0, sizeof *f);
-    snprintf(f->log, sizeof f->log, "%s/log-%d.jsonl", tmpdir, ++log_seq);
-    const char *argv[64];
-    int argc = 0;
-    argv[argc++] = fake_path;
-    argv[argc++] = "--max-seconds";
-    argv[argc++] = "60";
-    argv[argc++] = "--log";
-    argv[argc++] = f->log;
-    for (int i = 0; extra != NULL && extra[i] != NULL && argc < 62; i++)
-        argv[argc++] = extra[i];
-    argv[argc] = NULL;
-
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        /* If this test dies, the fake goes with it. */
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
-        close(fds[0]);
-        if (dup2(fds[1], STDOUT_FILENO) < 0)
-            _exit(126);
-        close(fds[1]);
-        execv(fake_path, (char *const *)argv);
-        _exit(127);
-    }
-    close(fds[1]);
-    f->pid = pid;
-
-    char line[64];
-    size_t len = 0;
-    double deadline = now_s() + 10.0;
-    while (len + 1 < sizeof line && (len == 0 || line[len - 1] != '\n')) {
-        struct pollfd p = {fds[0], POLLIN, 0};
-        int ms = (int)((deadline - now_s()) * 1000);
-        assert_true(ms > 0);
-        int r = poll(&p, 1, ms);
-        if (r < 0 && errno == EINTR)
-            continue;
-        assert_true(r > 0);
-        ssize_t got = read(fds[0], line + len, sizeof line - 1 - len);
-        assert_true(got > 0);
-        len += (size_t)got;
-    }
-    line[len] = '\0';
-    close(fds[0]);
-    assert_int_equal(sscanf(line, "PORT=%d", &f->port), 1);
-    assert_true(f->port > 0);
-    snprintf(f->url, sizeof f->url, "http://127.0.0.1:%d/v1", f->port);
+    char log[300];
+    snprintf(log, sizeof log, "%s/log-%d.jsonl", tmpdir, ++log_seq);
+    tu_fake_start(f, log, 60, extra);
 }
 
-static void fake_stop(fake *f)
-{
-    if (f->pid <= 0)
-        return;
-    assert_int_equal(kill(f->pid, SIGTERM), 0);
-    int status = 0;
-    assert_int_equal(waitpid(f->pid, &status, 0), f->pid);
-    f->pid = 0;
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
-}
+static void fake_stop(fake *f) { tu_fake_stop(f); }
 
 /* Parses the fake's log: a JSON array with one object per request. Caller deletes. */
 static cJSON *fake_log(const fake *f)
@@ -187,12 +125,7 @@ static double dot(const float *a, const float *b, int dim)
 static int setup(void **state)
 {
     (void)state;
-    const char *t = getenv("TMPDIR");
-    snprintf(tmpdir, sizeof tmpdir, "%s/lore-test-embed-XXXXXX", t && t[0] ? t : "/tmp");
-    if (mkdtemp(tmpdir) == NULL)
-        return -1;
-    const char *b = getenv("LORE_BUILD_DIR");
-    snprintf(fake_path, sizeof fake_path, "%s/fake_openai", b && b[0] ? b : ".");
+    tu_mkdtemp("embed", tmpdir, sizeof tmpdir);
     /* A key in the developer's environment must not change what the tests send. */
     unsetenv("LORE_EMBED_API_KEY");
     return 0;
@@ -201,21 +134,12 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    char path[600];
-    for (int i = 1; i <= log_seq; i++) {
-        snprintf(path, sizeof path, "%s/log-%d.jsonl", tmpdir, i);
-        unlink(path);
-    }
-    rmdir(tmpdir);
+    tu_rm_rf(tmpdir);
     return 0;
 }
 
-static void need_fake(void)
-{
-    /* CMake always builds the fake server: its absence is a broken build, not a skip. */
-    if (access(fake_path, X_OK) != 0)
-        fail_msg("fake server %s is not built", fake_path);
-}
+/* CMake always builds the fake server: its absence is a broken build, not a skip. */
+static void need_fake(void) { (void)tu_fake_path("fake_openai"); }
 
 /* ---- "none" and specs ---- */
 
