@@ -8,6 +8,7 @@
 #include "pool.h"
 #include "sbuf.h"
 #include "search.h"
+#include "search_json.h"
 #include "text.h"
 #include "vindex.h"
 
@@ -380,33 +381,6 @@ static int pin(req *r, struct MHD_Connection *c, pool_worker *w, pool_view *v,
 
 /* ---- /v1/search ---- */
 
-static cJSON *hits_json(const search_results *res)
-{
-    cJSON *arr = cJSON_CreateArray();
-    for (size_t i = 0; i < res->n; i++) {
-        const search_hit *h = &res->hits[i];
-        cJSON *x = cJSON_CreateObject();
-        cJSON_AddNumberToObject(x, "rank", (double)(i + 1));
-        cJSON_AddNumberToObject(x, "chunk_id", (double)h->chunk_id);
-        cJSON_AddStringToObject(x, "article_id", h->article_id);
-        cJSON_AddStringToObject(x, "title", h->title);
-        if (h->url)
-            cJSON_AddStringToObject(x, "url", h->url);
-        else
-            cJSON_AddNullToObject(x, "url");
-        cJSON_AddStringToObject(x, "heading", h->heading);
-        cJSON_AddStringToObject(x, "snippet", h->snippet ? h->snippet : "");
-        cJSON *sc = cJSON_AddObjectToObject(x, "scores");
-        cJSON_AddNumberToObject(sc, "bm25", h->bm25);
-        cJSON_AddNumberToObject(sc, "bm25_rank", h->bm25_rank);
-        cJSON_AddNumberToObject(sc, "dense", h->dense);
-        cJSON_AddNumberToObject(sc, "dense_rank", h->dense_rank);
-        cJSON_AddNumberToObject(sc, "fused", h->fused);
-        cJSON_AddNumberToObject(sc, "rerank", h->rerank);
-        cJSON_AddItemToArray(arr, x);
-    }
-    return arr;
-}
 
 static enum MHD_Result do_search(req *r, struct MHD_Connection *c)
 {
@@ -502,7 +476,7 @@ static enum MHD_Result do_search(req *r, struct MHD_Connection *c)
         cJSON_AddStringToObject(o, "reason", res.reason);
     else
         cJSON_AddNullToObject(o, "reason");
-    cJSON_AddItemToObject(o, "results", hits_json(&res));
+    cJSON_AddItemToObject(o, "results", search_hits_json(&res));
     cJSON *t = cJSON_AddObjectToObject(o, "timings_ms");
     for (size_t i = 0; i < r->nstages; i++)
         cJSON_AddNumberToObject(t, r->stages[i].name, r->stages[i].ms);
@@ -805,7 +779,7 @@ static int on_retrieval(void *ctx, const char *query, const search_results *sr)
     cJSON_AddStringToObject(e, "query", query);
     cJSON_AddNumberToObject(e, "confidence", sr->confidence);
     cJSON_AddStringToObject(e, "decision", search_decision_name(sr->decision));
-    cJSON_AddItemToObject(e, "results", hits_json(sr));
+    cJSON_AddItemToObject(e, "results", search_hits_json(sr));
     int rc = 0;
     pthread_mutex_lock(&s->mu);
     if (s->cancelled) {

@@ -1,6 +1,7 @@
 #include "cli.h"
 #include "rerank_xenc.h"
 #include "search.h"
+#include "search_json.h"
 
 #include <cjson/cJSON.h>
 #include <getopt.h>
@@ -53,29 +54,7 @@ static void print_json(const char *question, const search_options *so, const sea
         cJSON_AddStringToObject(o, "reason", r->reason);
     else
         cJSON_AddNullToObject(o, "reason");
-    cJSON *arr = cJSON_AddArrayToObject(o, "results");
-    for (size_t i = 0; i < r->n; i++) {
-        const search_hit *h = &r->hits[i];
-        cJSON *x = cJSON_CreateObject();
-        cJSON_AddNumberToObject(x, "rank", (double)(i + 1));
-        cJSON_AddStringToObject(x, "article_id", h->article_id);
-        cJSON_AddStringToObject(x, "title", h->title);
-        if (h->url)
-            cJSON_AddStringToObject(x, "url", h->url);
-        else
-            cJSON_AddNullToObject(x, "url");
-        cJSON_AddStringToObject(x, "heading", h->heading);
-        cJSON_AddNumberToObject(x, "chunk_id", (double)h->chunk_id);
-        cJSON *sc = cJSON_AddObjectToObject(x, "scores");
-        cJSON_AddNumberToObject(sc, "bm25", h->bm25);
-        cJSON_AddNumberToObject(sc, "bm25_rank", h->bm25_rank);
-        cJSON_AddNumberToObject(sc, "dense", h->dense);
-        cJSON_AddNumberToObject(sc, "dense_rank", h->dense_rank);
-        cJSON_AddNumberToObject(sc, "fused", h->fused);
-        cJSON_AddNumberToObject(sc, "rerank", h->rerank);
-        cJSON_AddStringToObject(x, "snippet", h->snippet);
-        cJSON_AddItemToArray(arr, x);
-    }
+    cJSON_AddItemToObject(o, "results", search_hits_json(r));
     cJSON *t = cJSON_AddObjectToObject(o, "timings_ms");
     cJSON_AddNumberToObject(t, "analyze", r->ms_analyze);
     cJSON_AddNumberToObject(t, "bm25", r->ms_bm25);

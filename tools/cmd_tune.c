@@ -167,10 +167,11 @@ static int collect(const tune_args *a, evalds *d, tq **out, size_t *nout)
             }
         }
         search_results_free(&r);
+        /* One progress line each 200 queries: the lines stay readable in a log file. */
         if (n % 200 == 0)
-            fprintf(stderr, "\rlore tune: %zu queries", n);
+            fprintf(stderr, "lore tune: %zu queries searched\n", n);
     }
-    fprintf(stderr, "\rlore tune: %zu queries\n", n);
+    fprintf(stderr, "lore tune: %zu queries\n", n);
     searcher_free(s);
     *out = qs;
     *nout = n;

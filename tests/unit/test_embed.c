@@ -52,25 +52,7 @@ static void fake_start(fake *f, const char *const *extra)
 static void fake_stop(fake *f) { tu_fake_stop(f); }
 
 /* Parses the fake's log: a JSON array with one object per request. Caller deletes. */
-static cJSON *fake_log(const fake *f)
-{
-    cJSON *all = cJSON_CreateArray();
-    assert_non_null(all);
-    FILE *fp = fopen(f->log, "r");
-    if (fp == NULL)
-        return all;
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
-    while ((n = getline(&line, &cap, fp)) > 0) {
-        cJSON *j = cJSON_ParseWithLength(line, (size_t)n);
-        assert_non_null(j);
-        cJSON_AddItemToArray(all, j);
-    }
-    free(line);
-    fclose(fp);
-    return all;
-}
+static cJSON *fake_log(const fake *f) { return tu_fake_log(f); }
 
 static int fake_log_count(const fake *f)
 {

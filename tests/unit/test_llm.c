@@ -36,24 +36,7 @@ static void fake_start(fake *f, const char *const *extra)
 static void fake_stop(fake *f) { tu_fake_stop(f); }
 
 /* The fake's log as a JSON array of requests. */
-static cJSON *fake_log(const fake *f)
-{
-    cJSON *all = cJSON_CreateArray();
-    FILE *fp = fopen(f->log, "r");
-    if (fp == NULL)
-        return all;
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
-    while ((n = getline(&line, &cap, fp)) > 0) {
-        cJSON *j = cJSON_ParseWithLength(line, (size_t)n);
-        assert_non_null(j);
-        cJSON_AddItemToArray(all, j);
-    }
-    free(line);
-    fclose(fp);
-    return all;
-}
+static cJSON *fake_log(const fake *f) { return tu_fake_log(f); }
 
 static cconf_llm conf_for(const fake *f)
 {

@@ -8,6 +8,7 @@
 
 #include <cmocka.h>
 
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <ftw.h>
 #include <poll.h>
@@ -138,4 +139,25 @@ void tu_fake_stop(tu_fake *f)
     f->pid = 0;
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+cJSON *tu_fake_log(const tu_fake *f)
+{
+    cJSON *all = cJSON_CreateArray();
+    assert_non_null(all);
+    FILE *fp = fopen(f->log, "r");
+    if (fp == NULL)
+        return all;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    while ((n = getline(&line, &cap, fp)) > 0) {
+        cJSON *j = cJSON_ParseWithLength(line, (size_t)n);
+        if (j == NULL)
+            fail_msg("%s: a logged request is not JSON: %.80s", f->log, line);
+        cJSON_AddItemToArray(all, j);
+    }
+    free(line);
+    fclose(fp);
+    return all;
 }

@@ -35,5 +35,8 @@ const char *tu_fake_path(const char *name);
 void tu_fake_start(tu_fake *f, const char *log, int max_seconds, const char *const *extra);
 /* Stops it with SIGTERM and asserts it exited 0. */
 void tu_fake_stop(tu_fake *f);
+/* The requests it logged so far, as a JSON array (the caller deletes it); an empty array
+ * before the first request. A line that is not JSON fails the test. */
+struct cJSON *tu_fake_log(const tu_fake *f);
 
 #endif
