@@ -97,7 +97,8 @@ check_error() { # NAME STATUS CODE MESSAGE-ERE WHAT  (request already made)
     expect_code "$2" "$5"
     assert_eq "$(json_str code)" "$3" "$5: error code"
     assert_grep "$OUT" "\"message\":\"$4" "$5: message"
-    assert_no_grep "$OUT" "$TMP|/work/|\\.c:|sqlite" "$5: no paths or internals"
+    # Neither the data directory, the source tree, a C file nor the database engine shows.
+    assert_no_grep "$OUT" "$TMP|$LORE_SOURCE_DIR|$LORE_BUILD_DIR|\\.c:|sqlite" "$5: no paths or internals"
 }
 http e1 POST /v1/search -d '{"question": "x",'
 check_error e1 400 bad_json 'the request body is not valid JSON' "malformed JSON"
