@@ -45,6 +45,35 @@ static void index_usage(FILE *f)
           "  -h, --help              this help\n", f);
 }
 
+/* The run's summary line (or JSON object) on stdout. */
+static void print_summary(const char *collection, const ingest_options *io,
+                          const ingest_stats *st, int json, int rc)
+{
+    if (json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "collection", collection);
+        cJSON_AddBoolToObject(o, "dry_run", io->dry_run);
+        cJSON_AddBoolToObject(o, "ok", rc == 0);
+        cJSON_AddNumberToObject(o, "files", (double)st->files);
+        cJSON_AddNumberToObject(o, "articles", (double)st->articles);
+        cJSON_AddNumberToObject(o, "added", (double)st->added);
+        cJSON_AddNumberToObject(o, "changed", (double)st->changed);
+        cJSON_AddNumberToObject(o, "unchanged", (double)st->unchanged);
+        cJSON_AddNumberToObject(o, "deleted", (double)st->deleted);
+        cJSON_AddNumberToObject(o, "chunks_embedded", (double)st->chunks_embedded);
+        cJSON_AddNumberToObject(o, "chunks_reused", (double)st->chunks_reused);
+        cJSON_AddNumberToObject(o, "problems", (double)st->problems);
+        cJSON_AddNumberToObject(o, "seconds", st->seconds);
+        cli_print_json(o);
+    } else {
+        printf("%s%s: %zu files, %zu articles: %zu added, %zu changed, %zu unchanged, "
+               "%zu deleted; %zu chunks embedded, %zu reused; %zu problems; %.2fs\n",
+               io->dry_run ? "dry run, nothing written: " : "", collection, st->files, st->articles,
+               st->added, st->changed, st->unchanged, st->deleted, st->chunks_embedded,
+               st->chunks_reused, st->problems, st->seconds);
+    }
+}
+
 int cmd_index(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -136,29 +165,10 @@ int cmd_index(int argc, char **argv)
     rc = ingest_run(c, &io, &st, &err);
     if (rc != 0)
         cli_error("%s", err.msg);
-    if (json) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "collection", collection);
-        cJSON_AddBoolToObject(o, "dry_run", io.dry_run);
-        cJSON_AddBoolToObject(o, "ok", rc == 0);
-        cJSON_AddNumberToObject(o, "files", (double)st.files);
-        cJSON_AddNumberToObject(o, "articles", (double)st.articles);
-        cJSON_AddNumberToObject(o, "added", (double)st.added);
-        cJSON_AddNumberToObject(o, "changed", (double)st.changed);
-        cJSON_AddNumberToObject(o, "unchanged", (double)st.unchanged);
-        cJSON_AddNumberToObject(o, "deleted", (double)st.deleted);
-        cJSON_AddNumberToObject(o, "chunks_embedded", (double)st.chunks_embedded);
-        cJSON_AddNumberToObject(o, "chunks_reused", (double)st.chunks_reused);
-        cJSON_AddNumberToObject(o, "problems", (double)st.problems);
-        cJSON_AddNumberToObject(o, "seconds", st.seconds);
-        cli_print_json(o);
-    } else {
-        printf("%s%s: %zu files, %zu articles: %zu added, %zu changed, %zu unchanged, "
-               "%zu deleted; %zu chunks embedded, %zu reused; %zu problems; %.2fs\n",
-               io.dry_run ? "dry run, nothing written: " : "", collection, st.files, st.articles,
-               st.added, st.changed, st.unchanged, st.deleted, st.chunks_embedded,
-               st.chunks_reused, st.problems, st.seconds);
-    }
+    /* Turned away by another run's lock, this run did nothing: a summary of zeros would read
+     * as "the collection is empty". Other failures report what was done before them. */
+    if (rc != LORE_EBUSY)
+        print_summary(collection, &io, &st, json, rc);
     coll_close(c);
     lore_err rerr = {0};
     if (scratch[0] && cli_rmtree(scratch, &rerr) != 0)

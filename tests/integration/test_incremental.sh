@@ -46,6 +46,20 @@ assert_eq "$(json_num dim)" 16 "stats: dimension of the fake embedder"
 [ -f "$DB" ] && [ -f "$FAISS" ] || fail "first run: $DB or $FAISS missing"
 ok "first run: $articles articles, $chunks chunks embedded in $log1 requests"
 
+# ---- 1b. one indexer at a time: a run finding the collection locked stops at once ----
+# flock(1) takes the same lock a running `lore index` holds, on a descriptor of the process
+# that then becomes `sleep`: stopping that one pid releases the lock and leaves nothing behind.
+bg_start bash -c 'exec 9>"$1" && flock -x 9 && exec sleep 30' lock-holder "$COLL/index.lock" \
+    </dev/null >/dev/null 2>&1
+for _ in $(seq 50); do flock -n -x "$COLL/index.lock" true 2>/dev/null || break; sleep 0.1; done
+run busy "$LORE" index "$HC" --embedder "$EMBEDDER" --json -q
+expect_rc 1 "index while another run holds the lock"
+assert_grep "$ERR" 'is being indexed by another lore index run' "busy: the message says why"
+assert_eq "$(wc -c <"$OUT" | tr -d ' ')" 0 "busy: no summary on stdout"
+assert_eq "$(log_lines)" "$log1" "busy: embedding requests"
+bg_stop "$BG_PID"
+ok "a second indexer is turned away while the lock is held, and touches nothing"
+
 # ---- 2. unchanged re-index: no request, no byte written ----
 db0=$(sha "$DB")
 faiss0=$(sha "$FAISS")
