@@ -64,6 +64,20 @@ static llm *open_llm(const cconf_llm *c)
     return l;
 }
 
+/* Starts the fake with flags and a client for it with conf_for's settings. */
+static llm *start_llm(fake *f, const char *const *flags)
+{
+    fake_start(f, flags);
+    cconf_llm c = conf_for(f);
+    return open_llm(&c);
+}
+
+static void stop_llm(llm *l, fake *f)
+{
+    llm_free(l);
+    fake_stop(f);
+}
+
 /* A grounded prompt the fake answers from: it quotes source 1. */
 static const llm_message MSGS[] = {
     {"system", "You answer from the numbered sources."},
@@ -133,8 +147,7 @@ static void test_normal_reply(void **state)
     assert_string_equal(col.buf, WANT);
     assert_null(strstr(r.content, "SECRET-REASONING"));
     llm_reply_free(&r);
-    llm_free(l);
-    fake_stop(&f);
+    stop_llm(l, &f);
 
     /* What was sent: the model, the messages, gpt-oss's reasoning_effort, max_tokens. */
     cJSON *log = fake_log(&f);
@@ -155,9 +168,7 @@ static void test_streamed_reply(void **state)
     (void)state;
     fake f;
     const char *flags[] = {"--token-delay-ms", "2", NULL};
-    fake_start(&f, flags);
-    cconf_llm c = conf_for(&f);
-    llm *l = open_llm(&c);
+    llm *l = start_llm(&f, flags);
     collect col = {0};
     llm_reply r;
     lore_err err = {0, ""};
@@ -172,8 +183,7 @@ static void test_streamed_reply(void **state)
     assert_true(r.ms_first_token >= 0);
     assert_true(r.ms_first_token <= r.ms_total);
     llm_reply_free(&r);
-    llm_free(l);
-    fake_stop(&f);
+    stop_llm(l, &f);
     cJSON *log = fake_log(&f);
     cJSON *req = cJSON_GetArrayItem(log, 0);
     assert_true(cJSON_IsTrue(cJSON_GetObjectItem(req, "stream")));
@@ -208,8 +218,7 @@ static void test_api_key_from_env(void **state)
     assert_int_equal(r.attempts, 1);
     assert_int_equal(r.failure, LLM_UNAVAILABLE);
     llm_reply_free(&r);
-    llm_free(l);
-    fake_stop(&f);
+    stop_llm(l, &f);
 }
 
 static void test_slow_first_token(void **state)
@@ -238,8 +247,7 @@ static void test_slow_first_token(void **state)
     assert_int_equal(llm_chat(l, MSGS, NMSGS, 0, 1, on_tok, &col, &r, &err), 0);
     assert_string_equal(r.content, WANT);
     llm_reply_free(&r);
-    llm_free(l);
-    fake_stop(&f);
+    stop_llm(l, &f);
 }
 
 static void test_429_then_success(void **state)
@@ -248,9 +256,7 @@ static void test_429_then_success(void **state)
     fake f;
     const char *flags[] = {"--fail-first", "1", "--fail-status", "429", "--retry-after", "0",
                            NULL};
-    fake_start(&f, flags);
-    cconf_llm c = conf_for(&f);
-    llm *l = open_llm(&c);
+    llm *l = start_llm(&f, flags);
     llm_reply r;
     lore_err err = {0, ""};
     assert_int_equal(llm_chat(l, MSGS, NMSGS, 0, 1, NULL, NULL, &r, &err), 0);
@@ -259,8 +265,7 @@ static void test_429_then_success(void **state)
     assert_int_equal(r.fallback, 0);
     assert_int_equal(llm_breaker_get(llm_primary_breaker(l)), LLM_BREAKER_CLOSED);
     llm_reply_free(&r);
-    llm_free(l);
-    fake_stop(&f);
+    stop_llm(l, &f);
     cJSON *log = fake_log(&f);
     assert_int_equal(cJSON_GetArraySize(log), 2);
     assert_int_equal((int)cJSON_GetObjectItem(cJSON_GetArrayItem(log, 0), "status")->valuedouble,
@@ -355,8 +360,7 @@ static void test_breaker_half_open_probe(void **state)
     assert_int_equal(r.attempts, 1);
     llm_reply_free(&r);
     assert_int_equal(llm_breaker_get(b), LLM_BREAKER_CLOSED);
-    llm_free(l);
-    fake_stop(&f);
+    stop_llm(l, &f);
 }
 
 static void test_malformed_json(void **state)
@@ -383,8 +387,7 @@ static void test_malformed_json(void **state)
     assert_non_null(strstr(err.msg, "not valid JSON"));
     assert_int_equal(r.attempts, 1);
     llm_reply_free(&r);
-    llm_free(l);
-    fake_stop(&f);
+    stop_llm(l, &f);
 }
 
 static void test_stream_cut_mid_answer(void **state)
@@ -392,9 +395,7 @@ static void test_stream_cut_mid_answer(void **state)
     (void)state;
     fake f;
     const char *flags[] = {"--chat", "cut", NULL};
-    fake_start(&f, flags);
-    cconf_llm c = conf_for(&f);
-    llm *l = open_llm(&c);
+    llm *l = start_llm(&f, flags);
     collect col = {0};
     llm_reply r;
     lore_err err = {0, ""};
@@ -406,8 +407,7 @@ static void test_stream_cut_mid_answer(void **state)
     assert_int_equal(strncmp(r.content, WANT, strlen(r.content)), 0);
     assert_int_equal(r.attempts, 1);
     llm_reply_free(&r);
-    llm_free(l);
-    fake_stop(&f);
+    stop_llm(l, &f);
 }
 
 static void test_finish_length(void **state)
@@ -415,9 +415,7 @@ static void test_finish_length(void **state)
     (void)state;
     fake f;
     const char *flags[] = {"--chat", "length", NULL};
-    fake_start(&f, flags);
-    cconf_llm c = conf_for(&f);
-    llm *l = open_llm(&c);
+    llm *l = start_llm(&f, flags);
     llm_reply r;
     lore_err err = {0, ""};
     for (int stream = 0; stream <= 1; stream++) {
@@ -427,17 +425,14 @@ static void test_finish_length(void **state)
         assert_int_equal(r.attempts, 1);
         llm_reply_free(&r);
     }
-    llm_free(l);
-    fake_stop(&f);
+    stop_llm(l, &f);
 }
 
 static void test_cancel(void **state)
 {
     (void)state;
     fake f;
-    fake_start(&f, NULL);
-    cconf_llm c = conf_for(&f);
-    llm *l = open_llm(&c);
+    llm *l = start_llm(&f, NULL);
     collect col = {0};
     col.cancel_after = 2;
     llm_reply r;
@@ -446,8 +441,7 @@ static void test_cancel(void **state)
     assert_int_equal(r.failure, LLM_CANCELLED);
     assert_int_equal(col.calls, 2);
     llm_reply_free(&r);
-    llm_free(l);
-    fake_stop(&f);
+    stop_llm(l, &f);
 }
 
 static void test_unreachable(void **state)
