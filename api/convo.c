@@ -1,5 +1,7 @@
 #include "convo.h"
 
+#include "store.h"
+
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -37,6 +39,7 @@ int convo_open(const char *path, long ttl_s, size_t max_turns, convo **out, lore
     }
     cv->ttl_s = ttl_s;
     cv->max_turns = max_turns;
+    store_sqlite_init();
     int rc = sqlite3_open_v2(path, &cv->db,
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
                              NULL);

@@ -33,6 +33,14 @@ struct pool_worker {
     int wanted; /* the reloader waits for this worker: requests leave it alone */
 };
 
+/* A request waiting for a worker. It lives on the waiting thread's stack; pool_put hands a
+ * worker straight to the oldest one and wakes that thread alone. */
+typedef struct waiter {
+    pthread_cond_t cv;
+    pool_worker *got;
+    struct waiter *next;
+} waiter;
+
 typedef struct penv {
     char name[65];
     answer_env *env;
@@ -41,8 +49,8 @@ typedef struct penv {
 struct pool {
     char root[PATH_MAX];
     pthread_mutex_t mu;
-    pthread_cond_t cv;      /* a worker came back; the reloader is told to stop */
-    unsigned long long head, tail; /* tickets of requests waiting for a worker */
+    pthread_cond_t cv;      /* a wanted worker came back; the reloader is told to stop */
+    struct waiter *first, *last; /* requests waiting for a worker, oldest first */
     pool_worker *w;
     size_t n;
     pthread_mutex_t env_mu;
@@ -197,22 +205,31 @@ pool_worker *pool_get(pool *p)
 {
     pthread_mutex_lock(&p->mu);
     /* First come, first served: under overload a request waits about (requests ahead of
-     * it) / throughput, never indefinitely while later ones overtake it. */
-    unsigned long long ticket = p->tail++;
-    for (;;) {
-        if (ticket == p->head) {
-            for (size_t i = 0; i < p->n; i++) {
-                if (!p->w[i].busy && !p->w[i].wanted) {
-                    p->w[i].busy = 1;
-                    p->head++;
-                    pthread_cond_broadcast(&p->cv); /* the next ticket may find one too */
-                    pthread_mutex_unlock(&p->mu);
-                    return &p->w[i];
-                }
+     * it) / throughput, never indefinitely while later ones overtake it. So a free worker
+     * is taken here only when nobody is queued. */
+    if (p->first == NULL) {
+        for (size_t i = 0; i < p->n; i++) {
+            if (!p->w[i].busy && !p->w[i].wanted) {
+                p->w[i].busy = 1;
+                pthread_mutex_unlock(&p->mu);
+                return &p->w[i];
             }
         }
-        pthread_cond_wait(&p->cv, &p->mu);
     }
+    /* Queued, woken only by the put that hands this request its worker: waking every
+     * waiter on each put (a shared condition) cost more CPU under load than the searches. */
+    waiter me = {.got = NULL, .next = NULL};
+    pthread_cond_init(&me.cv, NULL);
+    if (p->last != NULL)
+        p->last->next = &me;
+    else
+        p->first = &me;
+    p->last = &me;
+    while (me.got == NULL)
+        pthread_cond_wait(&me.cv, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+    pthread_cond_destroy(&me.cv);
+    return me.got;
 }
 
 /* Checks out one particular worker (the reloader's way in). */
@@ -231,9 +248,20 @@ void pool_put(pool *p, pool_worker *w)
 {
     pool_unpin(w);
     pthread_mutex_lock(&p->mu);
-    w->busy = 0;
-    /* Everyone: request threads wait for any worker, the reloader for one in particular. */
-    pthread_cond_broadcast(&p->cv);
+    if (w->wanted) {
+        /* The reloader waits for this one; it hands it on when it is done. */
+        w->busy = 0;
+        pthread_cond_broadcast(&p->cv);
+    } else if (p->first != NULL) {
+        waiter *next = p->first; /* stays busy: it changes hands */
+        p->first = next->next;
+        if (p->first == NULL)
+            p->last = NULL;
+        next->got = w;
+        pthread_cond_signal(&next->cv);
+    } else {
+        w->busy = 0;
+    }
     pthread_mutex_unlock(&p->mu);
 }
 

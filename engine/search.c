@@ -30,6 +30,9 @@ struct searcher {
     char *locale;       /* the collection's default analysis locale */
     sqlite3_stmt *df_stmt;
     sqlite3_stmt *snippet_stmt;
+    /* BM25 queries by their number of weights (bm25_stmt[nw - 1]), prepared on first use:
+     * everything else about a query is bound, and preparing cost more than running one. */
+    sqlite3_stmt *bm25_stmt[2 * MAX_QUERY_TERMS];
     uint64_t n_gen;     /* generation at which n_rows was counted */
     int64_t n_rows;
     int n_valid;
@@ -171,6 +174,8 @@ void searcher_free(searcher *s)
         return;
     sqlite3_finalize(s->df_stmt);
     sqlite3_finalize(s->snippet_stmt);
+    for (size_t i = 0; i < 2 * MAX_QUERY_TERMS; i++)
+        sqlite3_finalize(s->bm25_stmt[i]);
     text_analyzer_free(s->an);
     rerank_ctx_free(s->rr);
     free(s->profile_warning);
@@ -264,11 +269,11 @@ static int add_phrase(sbuf *q, const char *term)
     return rc ? rc : sbuf_addc(q, '"');
 }
 
-/* Builds the MATCH expression and the lore_bm25 call. Phrase i of the expression gets
- * weight args[i]: idf times query frequency the first time a term appears, 0 when it is
- * repeated, so each term is scored once. */
-static int build_bm25_sql(const term_list *tl, const search_options *o, sbuf *match, sbuf *sql,
-                          size_t *bound)
+/* Builds the MATCH expression and the weights of the lore_bm25 call. Phrase i of the
+ * expression gets weight w[i]: idf times query frequency the first time a term appears, 0
+ * when it is repeated, so each term is scored once. */
+static int build_bm25_match(const term_list *tl, const search_options *o, sbuf *match,
+                            double *w, size_t *nw, size_t *bound)
 {
     size_t nsel = tl->n;
     size_t total = 0;
@@ -283,16 +288,15 @@ static int build_bm25_sql(const term_list *tl, const search_options *o, sbuf *ma
         total = acc;
     }
     *bound = total;
+    *nw = 0;
     int rc = 0;
-    double weights[2 * MAX_QUERY_TERMS];
-    size_t nw = 0;
     if (nsel < tl->n)
         rc |= sbuf_addc(match, '(');
     for (size_t i = 0; i < nsel; i++) {
         if (i)
             rc |= sbuf_adds(match, " OR ");
         rc |= add_phrase(match, tl->t[i].text);
-        weights[nw++] = tl->t[i].idf * tl->t[i].qtf;
+        w[(*nw)++] = tl->t[i].idf * tl->t[i].qtf;
     }
     if (nsel < tl->n) {
         /* (selecting terms) AND (every term): rows come from the selecting terms only, and
@@ -302,16 +306,37 @@ static int build_bm25_sql(const term_list *tl, const search_options *o, sbuf *ma
             if (i)
                 rc |= sbuf_adds(match, " OR ");
             rc |= add_phrase(match, tl->t[i].text);
-            weights[nw++] = i < nsel ? 0.0 : tl->t[i].idf * tl->t[i].qtf;
+            w[(*nw)++] = i < nsel ? 0.0 : tl->t[i].idf * tl->t[i].qtf;
         }
         rc |= sbuf_addc(match, ')');
     }
-    rc |= sbuf_addf(sql, "SELECT rowid, lore_bm25(chunks_fts, %.17g, %.17g", o->k1, o->b);
-    for (size_t i = 0; i < nw; i++)
-        rc |= sbuf_addf(sql, ", %.17g", weights[i]);
-    rc |= sbuf_addf(sql, ") AS score FROM chunks_fts WHERE chunks_fts MATCH ?1 "
-                         "ORDER BY score DESC LIMIT %zu", o->candidates);
     return rc ? LORE_ENOMEM : 0;
+}
+
+/* The BM25 statement for nw weights: ?1 the MATCH expression, ?2 k1, ?3 b, ?4.. the
+ * weights, then the row limit. */
+static int bm25_stmt(searcher *s, size_t nw, sqlite3_stmt **out, lore_err *err)
+{
+    sqlite3 *db = store_db(coll_store(s->c));
+    if (s->bm25_stmt[nw - 1] == NULL) {
+        sbuf sql = SBUF_INIT;
+        int rc = sbuf_adds(&sql, "SELECT rowid, lore_bm25(chunks_fts, ?2, ?3");
+        for (size_t i = 0; i < nw; i++)
+            rc |= sbuf_addf(&sql, ", ?%zu", i + 4);
+        rc |= sbuf_addf(&sql, ") AS score FROM chunks_fts WHERE chunks_fts MATCH ?1 "
+                              "ORDER BY score DESC LIMIT ?%zu", nw + 4);
+        if (rc != 0) {
+            sbuf_free(&sql);
+            return lore_errf(err, LORE_ENOMEM, "out of memory building a query");
+        }
+        rc = sqlite3_prepare_v3(db, sbuf_str(&sql), -1, SQLITE_PREPARE_PERSISTENT,
+                                &s->bm25_stmt[nw - 1], NULL);
+        sbuf_free(&sql);
+        if (rc != SQLITE_OK)
+            return lore_errf(err, LORE_EDB, "preparing the BM25 query: %s", sqlite3_errmsg(db));
+    }
+    *out = s->bm25_stmt[nw - 1];
+    return 0;
 }
 
 static int run_bm25(searcher *s, term_list *tl, const search_options *o, cand **out, size_t *n,
@@ -322,19 +347,28 @@ static int run_bm25(searcher *s, term_list *tl, const search_options *o, cand **
     if (tl->n == 0)
         return 0;
     qsort(tl->t, tl->n, sizeof tl->t[0], by_df);
-    sbuf match = SBUF_INIT, sql = SBUF_INIT;
-    int rc = build_bm25_sql(tl, o, &match, &sql, bound);
+    sbuf match = SBUF_INIT;
+    double w[2 * MAX_QUERY_TERMS];
+    size_t nw = 0;
     sqlite3 *db = store_db(coll_store(s->c));
     sqlite3_stmt *st = NULL;
+    int rc = build_bm25_match(tl, o, &match, w, &nw, bound);
     if (rc != 0) {
         rc = lore_errf(err, LORE_ENOMEM, "out of memory building a query");
         goto done;
     }
-    if (sqlite3_prepare_v2(db, sbuf_str(&sql), -1, &st, NULL) != SQLITE_OK) {
-        rc = lore_errf(err, LORE_EDB, "preparing the BM25 query: %s", sqlite3_errmsg(db));
+    if ((rc = bm25_stmt(s, nw, &st, err)) != 0)
+        goto done;
+    int brc = sqlite3_bind_text(st, 1, sbuf_str(&match), -1, SQLITE_STATIC);
+    brc |= sqlite3_bind_double(st, 2, o->k1);
+    brc |= sqlite3_bind_double(st, 3, o->b);
+    for (size_t i = 0; i < nw; i++)
+        brc |= sqlite3_bind_double(st, (int)i + 4, w[i]);
+    brc |= sqlite3_bind_int64(st, (int)nw + 4, (sqlite3_int64)o->candidates);
+    if (brc != SQLITE_OK) {
+        rc = lore_errf(err, LORE_EDB, "binding the BM25 query: %s", sqlite3_errmsg(db));
         goto done;
     }
-    sqlite3_bind_text(st, 1, sbuf_str(&match), -1, SQLITE_STATIC);
     cand *c = calloc(o->candidates ? o->candidates : 1, sizeof *c);
     if (c == NULL) {
         rc = lore_errf(err, LORE_ENOMEM, "out of memory running a query");
@@ -355,9 +389,11 @@ static int run_bm25(searcher *s, term_list *tl, const search_options *o, cand **
     }
     *out = c;
 done:
-    sqlite3_finalize(st);
+    if (st != NULL) {
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st); /* the MATCH text is about to be freed */
+    }
     sbuf_free(&match);
-    sbuf_free(&sql);
     return rc;
 }
 

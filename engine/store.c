@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -184,9 +185,21 @@ static int make_dir(const char *dir, lore_err *err)
     return 0;
 }
 
+static pthread_once_t sqlite_once = PTHREAD_ONCE_INIT;
+
+static void sqlite_setup(void)
+{
+    /* SQLITE_MISUSE when SQLite is already initialised: the statistics then stay on, which
+     * costs speed only. */
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
+void store_sqlite_init(void) { (void)pthread_once(&sqlite_once, sqlite_setup); }
+
 int store_open(const char *dir, int flags, store **out, lore_err *err)
 {
     *out = NULL;
+    store_sqlite_init();
     int readonly = (flags & STORE_READONLY) != 0;
     char path[PATH_MAX];
     if (snprintf(path, sizeof path, "%s/lore.db", dir) >= (int)sizeof path)

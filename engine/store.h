@@ -41,6 +41,13 @@ enum {
 
 typedef struct store store;
 
+/* Process-wide SQLite settings, applied once before SQLite's first use (store_open calls
+ * it; other modules opening databases of their own call it first, so the settings hold
+ * whichever opens first). Turns off SQLite's memory statistics: they take one process-wide
+ * mutex around every allocation, which serialises searchers running on several threads.
+ * Thread-safe; calls after SQLite was initialised elsewhere change nothing. */
+void store_sqlite_init(void);
+
 /* dir is the collection directory; the database is dir/lore.db. */
 int store_open(const char *dir, int flags, store **out, lore_err *err);
 void store_close(store *s);
