@@ -273,6 +273,25 @@ int embed_texts_alloc(embedder *e, const char *const *texts, size_t n, float **o
     return 0;
 }
 
+int embed_query(embedder *e, const char *text, float **out, lore_err *err)
+{
+    if (e->kind != EMBED_USE)
+        return embed_texts_alloc(e, &text, 1, out, err);
+    *out = NULL;
+    int rc = check_texts(&text, 1, err);
+    if (rc != 0)
+        return rc;
+    float *v = malloc((size_t)e->dim * sizeof *v);
+    if (v == NULL)
+        return lore_errf(err, LORE_ENOMEM, "embed: out of memory for a query vector");
+    if ((rc = embed_use_query(e, text, v, err)) != 0) {
+        free(v);
+        return rc;
+    }
+    *out = v;
+    return 0;
+}
+
 int embed_texts_windows(embedder *e, const char *const *texts, size_t n, float **vecs,
                         size_t *nwin, lore_err *err)
 {

@@ -89,6 +89,13 @@ int embed_texts(embedder *e, const char *const *texts, size_t n, float *out, lor
 int embed_texts_alloc(embedder *e, const char *const *texts, size_t n, float **out,
                       lore_err *err);
 
+/* Embeds one search query into *out (allocated as by embed_texts_alloc; caller frees), with
+ * the embedder's query path: "use" may compute a short query in bf16 (use_embed_query_ids:
+ * about twice as fast, within a cosine of about 1e-4 of embed_texts' vector); the other kinds
+ * give embed_texts' vector. For searching only: stored vectors come from embed_texts and
+ * embed_texts_windows. */
+int embed_query(embedder *e, const char *text, float **out, lore_err *err);
+
 /* The most windows a text is embedded as (embed_texts_windows); a longer text keeps its first
  * EMBED_MAX_WINDOWS windows (about 7,000 tokens for "use", far past any chunk). */
 #define EMBED_MAX_WINDOWS 64

@@ -55,6 +55,8 @@ int embed_openai_texts(embedder *e, const char *const *texts, size_t n, float *o
 int embed_use_open(embedder *e, const char *dir, lore_err *err);
 void embed_use_close(embed_use *u);
 int embed_use_texts(embedder *e, const char *const *texts, size_t n, float *out, lore_err *err);
+/* embed_query for "use": out has USE_DIM floats. */
+int embed_use_query(embedder *e, const char *text, float *out, lore_err *err);
 /* One vector per window (embed_texts_windows); *vecs allocated, nwin filled. */
 int embed_use_windows(embedder *e, const char *const *texts, size_t n, float **vecs,
                       size_t *nwin, lore_err *err);

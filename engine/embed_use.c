@@ -283,6 +283,8 @@ static int embed_parallel(const use_model *m, const int *const *ids, const size_
     size_t tokens = 0;
     for (size_t i = 0; i < n; i++)
         tokens += lens[i] < USE_MAX_TOKENS ? lens[i] : USE_MAX_TOKENS;
+    if (tokens < 2 * MIN_SHARE_TOKENS || n < 2) /* a query: no threads, no core count */
+        return use_embed_ids(m, ids, lens, n, out, err);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     size_t nt = cores > 1 ? (size_t)cores : 1;
     if (nt > MAX_THREADS)
@@ -416,6 +418,23 @@ int embed_use_texts(embedder *e, const char *const *texts, size_t n, float *out,
             return rc;
     }
     return 0;
+}
+
+int embed_use_query(embedder *e, const char *text, float *out, lore_err *err)
+{
+    const use_model *m = e->use->model;
+    int ids[USE_MAX_TOKENS];
+    size_t total = 0;
+    /* A blank text gets the zero vector and a long one the mean of its windows (embed.h):
+     * embed_use_texts knows both. A query fits one window. */
+    if (blank(text))
+        return embed_use_texts(e, &text, 1, out, err);
+    int rc = spm_encode(use_tokenizer(m), text, strlen(text), ids, USE_MAX_TOKENS, &total, err);
+    if (rc != 0)
+        return rc;
+    if (total > USE_MAX_TOKENS)
+        return embed_use_texts(e, &text, 1, out, err);
+    return use_embed_query_ids(m, ids, total, out, err);
 }
 
 int embed_use_windows(embedder *e, const char *const *texts, size_t n, float **vecs,

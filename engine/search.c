@@ -445,7 +445,7 @@ static int run_vector(searcher *s, const char *question, const search_options *o
         return 0;
     double t0 = now_ms();
     float *qv = NULL;
-    int rc = embed_texts_alloc(e, &question, 1, &qv, err);
+    int rc = embed_query(e, question, &qv, err);
     if (rc != 0)
         return rc;
     if (embed_dim(e) != vindex_dim(vi)) {

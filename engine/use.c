@@ -93,6 +93,9 @@
 typedef struct dense {
     const float *w;
     const float *slabs; /* cols / SLAB slabs of [rows, SLAB] (the last may be narrower) */
+    /* For queries on CPUs with AVX512-BF16 (see gemm_bf16), else NULL: the slabs in bf16,
+     * rows taken in pairs, each pair's two values of a column side by side. */
+    const uint16_t *bslabs;
     int rows, cols;
 } dense;
 
@@ -136,6 +139,8 @@ struct use_model {
     dense hid;            /* [dim, dim] */
     const float *hid_b;   /* [dim] */
     float *slab_arena;    /* all dense.slabs */
+    uint16_t *bslab_arena; /* all dense.bslabs; NULL without AVX512-BF16 */
+    int max_depth;        /* the most rows of any dense matrix */
     float l2_eps;
     /* widest buffers any layer needs, in floats per token */
     int w_x, w_qkv, w_att, w_ff;
@@ -1161,6 +1166,8 @@ static size_t slab_floats(const dense *d)
     return d->w ? (size_t)d->rows * (size_t)d->cols : 0;
 }
 
+static int bf16_usable(void);
+
 static void fill_slabs(dense *d, float *dst)
 {
     for (int j = 0; j < d->cols; j += SLAB) {
@@ -1170,6 +1177,29 @@ static void fill_slabs(dense *d, float *dst)
             memcpy(s + (size_t)r * wj, d->w + (size_t)r * d->cols + j, (size_t)wj * sizeof *s);
     }
     d->slabs = dst;
+}
+
+/* bf16 of f, rounded to nearest even (f is finite: check_finite ran). */
+static uint16_t to_bf16(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    u += 0x7FFFu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+/* Element (2p + t, j + c) of d lands at slab j, pair p, column c, half t. */
+static void fill_bslabs(dense *d, uint16_t *dst)
+{
+    for (int j = 0; j < d->cols; j += SLAB) {
+        uint16_t *s = dst + (size_t)j * d->rows;
+        for (int p = 0; p < d->rows / 2; p++)
+            for (int c = 0; c < SLAB; c++)
+                for (int t = 0; t < 2; t++)
+                    s[(size_t)p * 2 * SLAB + 2 * c + t] =
+                        to_bf16(d->w[(size_t)(2 * p + t) * d->cols + j + c]);
+    }
+    d->bslabs = dst;
 }
 
 /* Records the matrices' shapes and builds their slab copies (one arena). */
@@ -1204,6 +1234,21 @@ static int build_slabs(use_model *m)
             continue;
         fill_slabs(all[i], p);
         p += slab_floats(all[i]);
+        if (all[i]->rows > m->max_depth)
+            m->max_depth = all[i]->rows;
+    }
+    if (!bf16_usable())
+        return 0;
+    /* Half the bytes again (10 MB for this model); only whole slabs of even depth. */
+    m->bslab_arena = malloc(total * sizeof(uint16_t));
+    if (m->bslab_arena == NULL)
+        return LORE_ENOMEM;
+    uint16_t *b = m->bslab_arena;
+    for (int i = 0; i < k; i++) {
+        if (all[i]->w == NULL || all[i]->cols % SLAB != 0 || all[i]->rows % 2 != 0)
+            continue;
+        fill_bslabs(all[i], b);
+        b += slab_floats(all[i]);
     }
     return 0;
 }
@@ -1319,6 +1364,7 @@ void use_free(use_model *m)
         return;
     spm_free(m->tok);
     free(m->slab_arena);
+    free(m->bslab_arena);
     free_regions(m);
     free(m);
 }
@@ -1337,6 +1383,7 @@ uint64_t use_fingerprint(const use_model *m)
 
 typedef struct scratch {
     float *x, *h, *a, *qkv, *ctx, *ff, *s, *pool, *pool_ff;
+    uint32_t *xb; /* a query pass's bf16 pairs of one gemm's input; NULL: products in fp32 */
 } scratch;
 
 /* y[r] = LN(x[r]) over d columns, for n rows. */
@@ -1401,6 +1448,7 @@ static void add_bias(float *y, size_t n, int d, const float *b)
  * paths to 1e-6. */
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #define USE_KERNELS 1
+#include <immintrin.h>
 typedef float v16f __attribute__((vector_size(64)));
 typedef float v8f __attribute__((vector_size(32)));
 
@@ -1469,11 +1517,72 @@ KERNEL_ATTR("avx2,fma") static void slab_avx2(const float *x, const float *w, fl
     }
 }
 
+/* Queries on CPUs with AVX512-BF16: x in bf16 pairs (x[r * np + p] holds row r's values
+ * 2p and 2p + 1), w a bf16 slab (fill_bslabs), np = depth / 2. One VDPBF16PS multiplies and
+ * adds a pair of depth steps for 16 columns, so the product takes half the instructions of
+ * the fp32 kernel (and half the weight bytes), summing in fp32. Intrinsics here: GCC's vector
+ * extensions have no pairwise bf16 product. */
+#define BF16_BODY(R)                                                                         \
+    do {                                                                                     \
+        __m512 acc[R][2];                                                                    \
+        _Pragma("GCC unroll 8") for (int r = 0; r < (R); r++) {                              \
+            acc[r][0] = _mm512_setzero_ps();                                                 \
+            acc[r][1] = _mm512_setzero_ps();                                                 \
+        }                                                                                    \
+        for (int p = 0; p < np; p++) {                                                       \
+            __m512bh w0 = (__m512bh)_mm512_loadu_si512(w + (size_t)p * 2 * SLAB);            \
+            __m512bh w1 = (__m512bh)_mm512_loadu_si512(w + (size_t)p * 2 * SLAB + SLAB);     \
+            _Pragma("GCC unroll 8") for (int r = 0; r < (R); r++) {                          \
+                __m512bh xv = (__m512bh)_mm512_set1_epi32((int)x[(size_t)r * np + p]);       \
+                acc[r][0] = _mm512_dpbf16_ps(acc[r][0], w0, xv);                             \
+                acc[r][1] = _mm512_dpbf16_ps(acc[r][1], w1, xv);                             \
+            }                                                                                \
+        }                                                                                    \
+        _Pragma("GCC unroll 8") for (int r = 0; r < (R); r++) {                              \
+            float *yp = y + (size_t)r * ldy;                                                 \
+            _mm512_storeu_ps(yp, _mm512_add_ps(_mm512_loadu_ps(yp), acc[r][0]));             \
+            _mm512_storeu_ps(yp + 16, _mm512_add_ps(_mm512_loadu_ps(yp + 16), acc[r][1]));   \
+        }                                                                                    \
+    } while (0)
+
+KERNEL_ATTR("avx512f,avx512bw,avx512bf16") static void slab_bf16(const uint32_t *x,
+                                                                const uint16_t *w, float *y,
+                                                                int n, int np, int ldy)
+{
+    int r0 = 0;
+    for (; r0 + 6 <= n; r0 += 6, x += (size_t)6 * np, y += (size_t)6 * ldy)
+        BF16_BODY(6);
+    switch (n - r0) {
+    case 5: BF16_BODY(5); break;
+    case 4: BF16_BODY(4); break;
+    case 3: BF16_BODY(3); break;
+    case 2: BF16_BODY(2); break;
+    case 1: BF16_BODY(1); break;
+    default: break;
+    }
+}
+
+/* xb[0..n) = bf16 of x[0..n) (n even), rounded to nearest even like to_bf16: stored in order,
+ * so each 32-bit word holds one pair of consecutive values, low half first. */
+KERNEL_ATTR("avx512f,avx512bw,avx512bf16") static void to_bf16_pairs(const float *x,
+                                                                    uint32_t *xb, size_t n)
+{
+    uint16_t *o = (uint16_t *)xb;
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(x + i));
+        _mm512_storeu_si512(o + i, (__m512i)v);
+    }
+    for (; i < n; i++)
+        o[i] = to_bf16(x[i]);
+}
+
 typedef void (*slab_fn)(const float *, const float *, float *, int, int, int);
 
 /* The kernel this CPU runs; NULL: none, use OpenBLAS. Decided once (pthread_once: any
  * thread may be the first to embed). */
 static slab_fn slab_kernel;
+static int bf16_kernel; /* 1: queries may use slab_bf16 */
 static pthread_once_t slab_once = PTHREAD_ONCE_INIT;
 
 static void slab_pick(void)
@@ -1482,13 +1591,23 @@ static void slab_pick(void)
     if (off != NULL && off[0] != '\0' && strcmp(off, "0") != 0)
         return;
     __builtin_cpu_init();
+    const char *no_bf16 = getenv("LORE_USE_NO_BF16");
+    bf16_kernel = __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw") &&
+                  (no_bf16 == NULL || no_bf16[0] == '\0' || strcmp(no_bf16, "0") == 0);
     if (__builtin_cpu_supports("avx512f"))
         slab_kernel = slab_avx512;
     else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
         slab_kernel = slab_avx2;
 }
+
+static int bf16_usable(void)
+{
+    pthread_once(&slab_once, slab_pick);
+    return bf16_kernel;
+}
 #else
 #define USE_KERNELS 0
+static int bf16_usable(void) { return 0; }
 #endif
 
 /* Rows up to which a product goes through the kernels. Measured here (20-token query, CPU
@@ -1504,10 +1623,16 @@ static void slab_pick(void)
  * query) goes slab by slab over the slab copy: with a kernel above when the CPU has one, and
  * otherwise through sgemm, whose small-matrix path (when OpenBLAS has one for the CPU: rows *
  * cols * depth <= SMALL_GEMM_WORK) skips packing and reads each slab contiguously. */
-static void gemm(const float *x, const dense *d, float *y, size_t n)
+static void gemm(const float *x, const dense *d, float *y, size_t n, uint32_t *xb)
 {
 #if USE_KERNELS
     pthread_once(&slab_once, slab_pick);
+    if (xb != NULL && d->bslabs != NULL && n <= FEW_ROWS) {
+        to_bf16_pairs(x, xb, n * (size_t)d->rows);
+        for (int j = 0; j < d->cols; j += SLAB)
+            slab_bf16(xb, d->bslabs + (size_t)j * d->rows, y + j, (int)n, d->rows / 2, d->cols);
+        return;
+    }
     if (d->slabs != NULL && slab_kernel != NULL && n <= FEW_ROWS) {
         for (int j = 0; j < d->cols; j += SLAB) {
             int wj = d->cols - j < SLAB ? d->cols - j : SLAB;
@@ -1607,12 +1732,12 @@ static void forward(const use_model *m, const int *const *ids, const size_t *len
         /* h = residual */
         if (L->res.w != NULL) {
             fill_bias(sc->h, n, L->d_out, L->res_b);
-            gemm(sc->x, &L->res, sc->h, n);
+            gemm(sc->x, &L->res, sc->h, n, sc->xb);
         } else {
             memcpy(sc->h, sc->x, n * (size_t)L->d_out * sizeof(float));
         }
         fill_bias(sc->qkv, n, 3 * L->d_att, L->qkv_b);
-        gemm(sc->a, &L->qkv, sc->qkv, n);
+        gemm(sc->a, &L->qkv, sc->qkv, n, sc->xb);
         size_t off = 0;
         for (size_t i = 0; i < ns; i++) {
             int t = (int)lens[i];
@@ -1622,17 +1747,17 @@ static void forward(const use_model *m, const int *const *ids, const size_t *len
             off += lens[i];
         }
         add_bias(sc->h, n, L->d_out, L->out_b);
-        gemm(sc->ctx, &L->out, sc->h, n);
+        gemm(sc->ctx, &L->out, sc->h, n, sc->xb);
 
         layer_norm(sc->h, sc->a, n, L->d_out, L->ln2_g, L->ln2_b, L->eps2);
         fill_bias(sc->ff, n, L->d_ff, L->ff1_b);
-        gemm(sc->a, &L->ff1, sc->ff, n);
+        gemm(sc->a, &L->ff1, sc->ff, n, sc->xb);
         size_t nf = n * (size_t)L->d_ff;
         for (size_t j = 0; j < nf; j++)
             sc->ff[j] = sc->ff[j] > 0.0f ? sc->ff[j] : 0.0f;
         if (li + 1 < m->n_layers) {
             add_bias(sc->h, n, L->d_out, L->ff2_b);
-            gemm(sc->ff, &L->ff2, sc->h, n);
+            gemm(sc->ff, &L->ff2, sc->h, n, sc->xb);
             float *t = sc->x;
             sc->x = sc->h;
             sc->h = t;
@@ -1647,13 +1772,13 @@ static void forward(const use_model *m, const int *const *ids, const size_t *len
         for (size_t i = 0; i < ns; i++)
             if (lens[i] > 0)
                 add_bias(sc->pool + i * (size_t)L->d_out, 1, L->d_out, L->ff2_b);
-        gemm(sc->pool_ff, &L->ff2, sc->pool, ns);
+        gemm(sc->pool_ff, &L->ff2, sc->pool, ns, sc->xb);
     }
 
     /* Tanh layer and L2 normalisation. */
     int dim = m->dim;
     fill_bias(out, ns, dim, m->hid_b);
-    gemm(sc->pool, &m->hid, out, ns);
+    gemm(sc->pool, &m->hid, out, ns, sc->xb);
     for (size_t i = 0; i < ns; i++) {
         float *o = out + i * (size_t)dim;
         double ss = 0.0;
@@ -1667,13 +1792,17 @@ static void forward(const use_model *m, const int *const *ids, const size_t *len
     }
 }
 
-static int scratch_alloc(const use_model *m, size_t n_tok, size_t n_seq, scratch *sc, void **block)
+/* bf16: with 1 when the pass's products may go through slab_bf16 (sc->xb set). */
+static int scratch_alloc(const use_model *m, size_t n_tok, size_t n_seq, int bf16, scratch *sc,
+                         void **block)
 {
     size_t wx = (size_t)m->w_x, per_tok = 3 * wx + (size_t)m->w_qkv + (size_t)m->w_att +
                                           (size_t)m->w_ff;
     size_t mt = (size_t)m->max_tokens;
     size_t total = n_tok * per_tok + mt * mt + n_seq * (wx + (size_t)m->w_ff);
-    float *f = malloc(total * sizeof(float));
+    /* bf16 pairs of one product's input: at most FEW_ROWS rows of the deepest matrix. */
+    size_t nxb = bf16 && m->bslab_arena != NULL ? (size_t)FEW_ROWS * (size_t)m->max_depth / 2 : 0;
+    float *f = malloc((total + nxb) * sizeof(float));
     if (f == NULL)
         return LORE_ENOMEM;
     *block = f;
@@ -1694,11 +1823,13 @@ static int scratch_alloc(const use_model *m, size_t n_tok, size_t n_seq, scratch
     sc->pool = f;
     f += n_seq * wx;
     sc->pool_ff = f;
+    f += n_seq * (size_t)m->w_ff;
+    sc->xb = nxb ? (uint32_t *)f : NULL;
     return 0;
 }
 
-int use_embed_ids(const use_model *m, const int *const *ids, const size_t *lens, size_t n,
-                  float *out, lore_err *err)
+static int embed_ids(const use_model *m, const int *const *ids, const size_t *lens, size_t n,
+                     int bf16, float *out, lore_err *err)
 {
     if (n == 0)
         return 0;
@@ -1737,7 +1868,7 @@ int use_embed_ids(const use_model *m, const int *const *ids, const size_t *lens,
     size_t *clip = malloc(max_seq * sizeof *clip);
     scratch sc;
     void *block = NULL;
-    if (clip == NULL || scratch_alloc(m, max_tok ? max_tok : 1, max_seq, &sc, &block) != 0) {
+    if (clip == NULL || scratch_alloc(m, max_tok ? max_tok : 1, max_seq, bf16, &sc, &block) != 0) {
         free(clip);
         return lore_errf(err, LORE_ENOMEM, "use: out of memory embedding %zu texts", n);
     }
@@ -1758,6 +1889,18 @@ int use_embed_ids(const use_model *m, const int *const *ids, const size_t *lens,
     free(block);
     free(clip);
     return 0;
+}
+
+int use_embed_ids(const use_model *m, const int *const *ids, const size_t *lens, size_t n,
+                  float *out, lore_err *err)
+{
+    return embed_ids(m, ids, lens, n, 0, out, err);
+}
+
+int use_embed_query_ids(const use_model *m, const int *ids, size_t len, float *out,
+                        lore_err *err)
+{
+    return embed_ids(m, &ids, &len, 1, 1, out, err);
 }
 
 int use_embed_texts(const use_model *m, const char *const *texts, size_t n, float *out,

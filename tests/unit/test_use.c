@@ -279,6 +279,48 @@ static void test_goldens_from_ids(void **state)
     free(lens);
 }
 
+/* The query path (bf16 products on CPUs that have them): close to the exact path and to the
+ * reference for every golden a query could be (up to 24 tokens: the path's limit). */
+#define QUERY_MIN_COSINE 0.9998
+
+static void test_query_path(void **state)
+{
+    (void)state;
+    need_goldens();
+    lore_err err;
+    float exact[USE_DIM], fast[USE_DIM];
+    double min_exact = 2.0, min_gold = 2.0;
+    size_t checked = 0;
+    for (size_t i = 0; i < n_gold; i++) {
+        if (gold[i].n_ids > 24)
+            continue;
+        const int *p = gold[i].ids;
+        size_t len = gold[i].n_ids;
+        assert_int_equal(use_embed_ids(model, &p, &len, 1, exact, &err), 0);
+        assert_int_equal(use_embed_query_ids(model, p, len, fast, &err), 0);
+        assert_true(fabs(norm(fast, USE_DIM) - 1.0) < 1e-4);
+        double ce = cosine(fast, exact, USE_DIM);
+        if (ce < min_exact)
+            min_exact = ce;
+        if (ce < QUERY_MIN_COSINE)
+            fail_msg("golden %zu (\"%.60s\"): query path vs exact cosine %.7f", i, gold[i].text,
+                     ce);
+        if (gold[i].vector != NULL) {
+            double cg = cosine(fast, gold[i].vector, USE_DIM);
+            if (cg < min_gold)
+                min_gold = cg;
+            if (cg < QUERY_MIN_COSINE)
+                fail_msg("golden %zu (\"%.60s\"): query path vs reference cosine %.7f", i,
+                         gold[i].text, cg);
+        }
+        checked++;
+    }
+    assert_true(checked > 20);
+    printf("[ use ] %zu short goldens, query path: min cosine %.7f to the exact path, %.7f to "
+           "the reference\n",
+           checked, min_exact, min_gold);
+}
+
 static void test_goldens_from_text(void **state)
 {
     (void)state;
@@ -397,6 +439,22 @@ static void test_embedder(void **state)
            c_head, c_q, c_other);
     assert_true(c_head < 0.999999);
     assert_true(c_q > c_other);
+
+    /* The query path: near the same vector for a short text; a blank one is zero and a long
+     * one the mean of its windows, exactly as embed_texts gives them. */
+    for (int t = 0; t < 4; t++) {
+        float *q = NULL;
+        assert_int_equal(embed_query(e, texts[t], &q, &err), 0);
+        assert_non_null(q);
+        if (t == 0)
+            assert_true(cosine(q, v, USE_DIM) > QUERY_MIN_COSINE);
+        else if (t == 3)
+            assert_true(cosine(q, v + 3 * USE_DIM, USE_DIM) > 0.999999);
+        else
+            for (int j = 0; j < USE_DIM; j++)
+                assert_true(q[j] == 0.0f);
+        free(q);
+    }
 
     /* "use" without a directory: $LORE_USE_MODEL_DIR; the same model, the same identity. */
     const char *saved = getenv("LORE_USE_MODEL_DIR");
@@ -956,6 +1014,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_goldens_from_ids),
+        cmocka_unit_test(test_query_path),
         cmocka_unit_test(test_goldens_from_text),
         cmocka_unit_test(test_bad_ids),
         cmocka_unit_test(test_embedder),
