@@ -21,6 +21,9 @@ struct answer_env {
     FILE *debug;
 };
 
+/* Sentence vectors an answerer's collection embedder keeps (2 KB each with use). */
+#define ANSWER_MEMO_VECTORS 4096
+
 struct answerer {
     answer_env *env;
     coll *c;
@@ -82,6 +85,10 @@ int answerer_new(answer_env *env, coll *c, answerer **out, lore_err *err)
     int rc = searcher_new(c, &a->s, err);
     if (rc == 0)
         rc = text_analyzer_new("en", &a->an, err);
+    /* Extraction and validation embed every sentence of the top sources, and popular
+     * sources come back question after question: their sentences' vectors are kept. */
+    if (rc == 0 && coll_embedder(c) != NULL)
+        rc = embed_memo(coll_embedder(c), ANSWER_MEMO_VECTORS, err);
     if (rc == 0 && cconf_has_llm(&env->conf)) {
         rc = llm_new(&env->conf.llm, env->primary, env->fallback, &a->l, err);
         if (rc == 0)

@@ -15,7 +15,9 @@
  *   answer_env   what every thread shares: the collection's answer configuration (cconf.h)
  *                and the LLM circuit breakers. Thread-safe; create one per collection.
  *   answerer     one per thread: it borrows an answer_env and a coll (a coll is one thread's,
- *                see coll.h) and owns its searcher and LLM connections.
+ *                see coll.h) and owns its searcher and LLM connections. It turns on the
+ *                coll's embedder memo (embed_memo: about 8 MB with use), so the sentences
+ *                of sources quoted before are not embedded again.
  *
  * Outcomes: answerer_ask returns 0 whenever it produced an answer OR a refusal (a refusal is a
  * normal outcome: result.answered == 0 with a machine-readable result.refusal and a readable

@@ -182,6 +182,7 @@ void embed_close(embedder *e)
         embed_openai_close(e->openai);
     if (e->use != NULL)
         embed_use_close(e->use);
+    vmemo_free(e->memo);
     free(e->id);
     free(e);
 }
@@ -214,11 +215,9 @@ static int check_texts(const char *const *texts, size_t n, lore_err *err)
     return 0;
 }
 
-int embed_texts(embedder *e, const char *const *texts, size_t n, float *out, lore_err *err)
+static int kind_texts(embedder *e, const char *const *texts, size_t n, float *out,
+                      lore_err *err)
 {
-    int rc = check_texts(texts, n, err);
-    if (rc != 0)
-        return rc;
     switch (e->kind) {
     case EMBED_NONE:
         return lore_errf(err, LORE_EUNSUP, "embedder \"none\" makes no vectors");
@@ -239,6 +238,65 @@ int embed_texts(embedder *e, const char *const *texts, size_t n, float *out, lor
         return embed_openai_texts(e, texts, n, out, NULL, err);
     }
     return lore_errf(err, LORE_EINVAL, "embed: unknown embedder kind %d", (int)e->kind);
+}
+
+int embed_memo(embedder *e, size_t capacity, lore_err *err)
+{
+    if (capacity == 0)
+        return lore_errf(err, LORE_EINVAL, "embed: a memo needs room for at least one vector");
+    e->memo_cap = capacity;
+    return 0;
+}
+
+/* embed_texts through the memo: only texts it has not seen are embedded, in one call. */
+static int memo_texts(embedder *e, const char *const *texts, size_t n, float *out,
+                      lore_err *err)
+{
+    size_t dim = (size_t)e->dim;
+    if (e->memo == NULL) {
+        int rc = vmemo_new(e->dim, e->memo_cap, &e->memo, err);
+        if (rc != 0)
+            return rc;
+    }
+    size_t *miss = malloc(n * sizeof *miss);
+    const char **mt = malloc(n * sizeof *mt);
+    int rc = miss == NULL || mt == NULL ? LORE_ENOMEM : 0;
+    size_t nm = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const float *v = vmemo_get(e->memo, texts[i], strlen(texts[i]));
+        if (v != NULL) {
+            memcpy(out + i * dim, v, dim * sizeof *out);
+        } else {
+            miss[nm] = i;
+            mt[nm++] = texts[i];
+        }
+    }
+    float *mv = rc == 0 && nm > 0 ? malloc(nm * dim * sizeof *mv) : NULL;
+    if (rc == 0 && nm > 0 && mv == NULL)
+        rc = LORE_ENOMEM;
+    if (rc == LORE_ENOMEM)
+        rc = lore_errf(err, LORE_ENOMEM, "embed: out of memory embedding %zu texts", n);
+    else if (nm > 0)
+        rc = kind_texts(e, mt, nm, mv, err);
+    for (size_t j = 0; rc == 0 && j < nm; j++) {
+        memcpy(out + miss[j] * dim, mv + j * dim, dim * sizeof *out);
+        /* Out of memory here only loses the saving. */
+        (void)vmemo_put(e->memo, mt[j], strlen(mt[j]), mv + j * dim);
+    }
+    free(mv);
+    free(mt);
+    free(miss);
+    return rc;
+}
+
+int embed_texts(embedder *e, const char *const *texts, size_t n, float *out, lore_err *err)
+{
+    int rc = check_texts(texts, n, err);
+    if (rc != 0)
+        return rc;
+    if (e->memo_cap > 0 && n > 0 && e->dim > 0 && e->kind != EMBED_NONE)
+        return memo_texts(e, texts, n, out, err);
+    return kind_texts(e, texts, n, out, err);
 }
 
 int embed_texts_alloc(embedder *e, const char *const *texts, size_t n, float **out,

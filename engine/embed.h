@@ -96,6 +96,13 @@ int embed_texts_alloc(embedder *e, const char *const *texts, size_t n, float **o
  * embed_texts_windows. */
 int embed_query(embedder *e, const char *text, float **out, lore_err *err);
 
+/* Remembers the vectors of up to `capacity` texts (vmemo.h): embed_texts and
+ * embed_texts_alloc then embed only the texts they have not seen, and give the others'
+ * vectors back exactly as first computed. For embedders that see the same texts again and
+ * again (answering quotes the same popular sources); about capacity * dim * 4 bytes.
+ * embed_texts_windows and embed_query do not use it. LORE_EINVAL for capacity 0. */
+int embed_memo(embedder *e, size_t capacity, lore_err *err);
+
 /* The most windows a text is embedded as (embed_texts_windows); a longer text keeps its first
  * EMBED_MAX_WINDOWS windows (about 7,000 tokens for "use", far past any chunk). */
 #define EMBED_MAX_WINDOWS 64

@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "embed.h"
+#include "vmemo.h"
 
 enum embed_kind { EMBED_NONE = 0, EMBED_HASH = 1, EMBED_OPENAI = 2, EMBED_USE = 3 };
 
@@ -34,6 +35,8 @@ struct embedder {
     embed_hash *hash;        /* kind == EMBED_HASH */
     embed_openai *openai;    /* kind == EMBED_OPENAI */
     embed_use *use;          /* kind == EMBED_USE */
+    size_t memo_cap;         /* 0: no memo (embed_memo) */
+    vmemo *memo;             /* created at the first embed_texts that knows the dimension */
 };
 
 /* Hash kind. dim was validated by the caller (8..4096). */

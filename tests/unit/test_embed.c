@@ -333,6 +333,50 @@ static void test_openai_batching_and_order(void **state)
     fake_stop(&f);
 }
 
+/* With a memo, texts seen before are not sent again, and their vectors are the same. */
+static void test_openai_memo(void **state)
+{
+    (void)state;
+    need_fake();
+    fake f;
+    const char *args[] = {"--dim", "16", NULL};
+    fake_start(&f, args);
+    embed_options o = fast_opts();
+    embedder *e = open_openai(&f, &o);
+    lore_err err = {0, ""};
+    assert_int_equal(embed_memo(e, 0, &err), LORE_EINVAL);
+    assert_int_equal(embed_memo(e, 64, &err), 0);
+    const char *first[] = {"refunds take five days", "invoices are monthly"};
+    const char *second[] = {"invoices are monthly", "a new sentence", "refunds take five days"};
+    float *v1 = NULL, *v2 = NULL;
+    /* The first call learns the dimension from the server (no memo yet). */
+    assert_int_equal(embed_texts_alloc(e, first, 2, &v1, &err), 0);
+    assert_int_equal(embed_request_count(e), 1);
+    assert_int_equal(embed_texts_alloc(e, first, 2, &v2, &err), 0);
+    assert_int_equal(embed_request_count(e), 2); /* the memo fills now */
+    free(v2);
+    assert_int_equal(embed_texts_alloc(e, second, 3, &v2, &err), 0);
+    assert_int_equal(embed_request_count(e), 3); /* only "a new sentence" goes out */
+    assert_memory_equal(v2, v1 + 16, 16 * sizeof(float));
+    assert_memory_equal(v2 + 32, v1, 16 * sizeof(float));
+    float *v3 = NULL;
+    assert_int_equal(embed_texts_alloc(e, second, 3, &v3, &err), 0);
+    assert_int_equal(embed_request_count(e), 3); /* everything known */
+    assert_memory_equal(v3, v2, 3 * 16 * sizeof(float));
+    cJSON *log = fake_log(&f);
+    assert_int_equal(cJSON_GetArraySize(log), 3);
+    const cJSON *last = cJSON_GetArrayItem(log, 2);
+    assert_int_equal(cJSON_GetObjectItem(last, "n_inputs")->valueint, 1);
+    assert_string_equal(cJSON_GetArrayItem(cJSON_GetObjectItem(last, "inputs"), 0)->valuestring,
+                        "a new sentence");
+    cJSON_Delete(log);
+    free(v1);
+    free(v2);
+    free(v3);
+    embed_close(e);
+    fake_stop(&f);
+}
+
 static void test_openai_identical_texts(void **state)
 {
     (void)state;
@@ -728,6 +772,7 @@ int main(void)
         cmocka_unit_test(test_spec_ids),
         cmocka_unit_test(test_hash_deterministic_normalised),
         cmocka_unit_test(test_hash_similarity),
+        cmocka_unit_test(test_openai_memo),
         cmocka_unit_test(test_openai_batching_and_order),
         cmocka_unit_test(test_openai_identical_texts),
         cmocka_unit_test(test_openai_retry_after_429),
