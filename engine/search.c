@@ -1,5 +1,6 @@
 #include "search.h"
 
+#include "chunkcache.h"
 #include "rerank_xenc.h"
 #include "sbuf.h"
 #include "snippet.h"
@@ -33,6 +34,7 @@ struct searcher {
     uint64_t n_gen;     /* generation at which n_rows was counted */
     int64_t n_rows;
     int n_valid;
+    chunkcache *cache;  /* the chunks of recent queries, of generation n_gen */
     rerank_ctx *rr;
     rerank_profile coll_profile; /* the collection's profile.json, when has_coll_profile */
     int has_coll_profile;
@@ -144,7 +146,8 @@ int searcher_new(coll *c, searcher **out, lore_err *err)
     if (rc != 0 && rc != LORE_ENOTFOUND)
         goto fail_db;
     if ((rc = text_analyzer_new(s->locale ? s->locale : "en", &s->an, err)) != 0 ||
-        (rc = rerank_ctx_new(&s->rr, err)) != 0)
+        (rc = rerank_ctx_new(&s->rr, err)) != 0 ||
+        (rc = chunkcache_new(SEARCH_CACHE_BYTES, &s->cache, err)) != 0)
         goto fail;
     if ((rc = load_coll_profile(s, err)) != 0)
         goto fail;
@@ -168,6 +171,7 @@ void searcher_free(searcher *s)
     sqlite3_finalize(s->df_stmt);
     text_analyzer_free(s->an);
     rerank_ctx_free(s->rr);
+    chunkcache_free(s->cache);
     free(s->profile_warning);
     free(s->locale);
     free(s);
@@ -195,12 +199,15 @@ static int collect_term(void *ctx, const char *term, size_t len, size_t start, s
     return 0;
 }
 
+/* The row count of the store's current generation. The chunk cache follows the generation
+ * too, so a searcher kept across a re-index never serves the old text. */
 static int row_count(searcher *s, int64_t *n, lore_err *err)
 {
     uint64_t gen;
     int rc = store_generation(coll_store(s->c), &gen, err);
     if (rc != 0)
         return rc;
+    chunkcache_set_generation(s->cache, gen);
     if (!s->n_valid || gen != s->n_gen) {
         sqlite3_stmt *st;
         sqlite3 *db = store_db(coll_store(s->c));
@@ -610,7 +617,7 @@ static int fetch_hits(searcher *s, head_item *head, size_t nhead, const cand *c,
     }
     for (size_t i = tail; i < n && r->n < want && rc == 0; i++) {
         store_chunk_info info;
-        rc = store_chunk_get(coll_store(s->c), c[i].id, &info, err);
+        rc = chunkcache_get(s->cache, coll_store(s->c), c[i].id, &info, err);
         if (rc == LORE_ENOTFOUND) {
             rc = 0; /* deleted after the vector index was built: skip it */
             continue;
@@ -685,7 +692,7 @@ static int rerank_head(searcher *s, const char *question, const char *locale,
     }
     for (size_t i = 0; i < *tail; i++) {
         head_item *h = &head[nh];
-        rc = store_chunk_get(coll_store(s->c), fused[i].id, &h->info, err);
+        rc = chunkcache_get(s->cache, coll_store(s->c), fused[i].id, &h->info, err);
         if (rc == LORE_ENOTFOUND) {
             rc = 0;
             continue;
