@@ -1,7 +1,9 @@
 #include "search.h"
 
+#include "chunkcache.h"
 #include "rerank_xenc.h"
 #include "sbuf.h"
+#include "snippet.h"
 #include "text.h"
 
 #include <math.h>
@@ -29,13 +31,13 @@ struct searcher {
     text_analyzer *an;
     char *locale;       /* the collection's default analysis locale */
     sqlite3_stmt *df_stmt;
-    sqlite3_stmt *snippet_stmt;
     /* BM25 queries by their number of weights (bm25_stmt[nw - 1]), prepared on first use:
      * everything else about a query is bound, and preparing cost more than running one. */
     sqlite3_stmt *bm25_stmt[2 * MAX_QUERY_TERMS];
     uint64_t n_gen;     /* generation at which n_rows was counted */
     int64_t n_rows;
     int n_valid;
+    chunkcache *cache;  /* the chunks of recent queries, of generation n_gen */
     rerank_ctx *rr;
     rerank_profile coll_profile; /* the collection's profile.json, when has_coll_profile */
     int has_coll_profile;
@@ -147,16 +149,13 @@ int searcher_new(coll *c, searcher **out, lore_err *err)
     if (rc != 0 && rc != LORE_ENOTFOUND)
         goto fail_db;
     if ((rc = text_analyzer_new(s->locale ? s->locale : "en", &s->an, err)) != 0 ||
-        (rc = rerank_ctx_new(&s->rr, err)) != 0)
+        (rc = rerank_ctx_new(&s->rr, err)) != 0 ||
+        (rc = chunkcache_new(SEARCH_CACHE_BYTES, &s->cache, err)) != 0)
         goto fail;
     if ((rc = load_coll_profile(s, err)) != 0)
         goto fail;
     if (sqlite3_prepare_v3(db, "SELECT doc FROM chunks_vocab WHERE term = ?1", -1,
-                           SQLITE_PREPARE_PERSISTENT, &s->df_stmt, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v3(db,
-                           "SELECT snippet(chunks_fts, 1, '**', '**', '...', 40) FROM chunks_fts "
-                           "WHERE chunks_fts MATCH ?1 AND rowid = ?2",
-                           -1, SQLITE_PREPARE_PERSISTENT, &s->snippet_stmt, NULL) != SQLITE_OK)
+                           SQLITE_PREPARE_PERSISTENT, &s->df_stmt, NULL) != SQLITE_OK)
         goto fail_db;
     *out = s;
     return 0;
@@ -173,11 +172,11 @@ void searcher_free(searcher *s)
     if (s == NULL)
         return;
     sqlite3_finalize(s->df_stmt);
-    sqlite3_finalize(s->snippet_stmt);
     for (size_t i = 0; i < 2 * MAX_QUERY_TERMS; i++)
         sqlite3_finalize(s->bm25_stmt[i]);
     text_analyzer_free(s->an);
     rerank_ctx_free(s->rr);
+    chunkcache_free(s->cache);
     free(s->profile_warning);
     free(s->locale);
     free(s);
@@ -205,12 +204,15 @@ static int collect_term(void *ctx, const char *term, size_t len, size_t start, s
     return 0;
 }
 
+/* The row count of the store's current generation. The chunk cache follows the generation
+ * too, so a searcher kept across a re-index never serves the old text. */
 static int row_count(searcher *s, int64_t *n, lore_err *err)
 {
     uint64_t gen;
     int rc = store_generation(coll_store(s->c), &gen, err);
     if (rc != 0)
         return rc;
+    chunkcache_set_generation(s->cache, gen);
     if (!s->n_valid || gen != s->n_gen) {
         sqlite3_stmt *st;
         sqlite3 *db = store_db(coll_store(s->c));
@@ -588,69 +590,24 @@ static int fuse(const cand *lex, size_t nlex, const cand *den, size_t nden,
 
 static char *dup_or_empty(const char *s) { return strdup(s ? s : ""); }
 
-/* A snippet for chunks the lexical side did not match: the start of the body. */
-static char *lead_snippet(const char *body)
+/* The snippet of a hit: around the question's terms when the lexical side matched the
+ * chunk, analysed in the chunk's own locale as the index analysed it; else the body's start. */
+static int make_snippet(searcher *s, const cand *c, const char *body, const char *locale,
+                        const char *const *terms, size_t nterms, char **out, lore_err *err)
 {
-    size_t n = strlen(body), cut = n < 240 ? n : 240;
-    /* Cut at a character boundary, then at a space when one is near. */
-    while (cut < n && cut > 0 && ((unsigned char)body[cut] & 0xC0) == 0x80)
-        cut--;
-    size_t sp = cut;
-    while (cut < n && sp > cut / 2 && body[sp] != ' ')
-        sp--;
-    if (cut < n && sp > cut / 2)
-        cut = sp;
-    sbuf b = SBUF_INIT;
-    if (sbuf_add(&b, body, cut) != 0 || (cut < n && sbuf_adds(&b, "...") != 0)) {
-        sbuf_free(&b);
-        return NULL;
-    }
-    return sbuf_detach(&b);
-}
-
-/* Tidies a snippet for one-line display: whitespace runs become one space, and adjacent
- * highlights ("**a****b**", from CJK bigrams side by side) merge into one. In place. */
-static void tidy_snippet(char *p)
-{
-    char *w = p;
-    for (const char *r = p; *r;) {
-        if (strncmp(r, "****", 4) == 0) {
-            r += 4;
-        } else if (*r == ' ' || *r == '\n' || *r == '\t' || *r == '\r') {
-            if (w > p && w[-1] != ' ')
-                *w++ = ' ';
-            r++;
-        } else {
-            *w++ = *r++;
-        }
-    }
-    while (w > p && w[-1] == ' ')
-        w--;
-    *w = '\0';
-}
-
-static char *make_snippet(searcher *s, const char *match, const cand *c, const char *body,
-                          const char *locale)
-{
-    /* snippet() re-tokenizes the row: it must use the locale the row was indexed with. */
-    if (match && *match && c->bm25_rank &&
-        store_set_locale(coll_store(s->c), locale ? locale : s->locale, NULL) == 0) {
-        sqlite3_bind_text(s->snippet_stmt, 1, match, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s->snippet_stmt, 2, c->id);
-        char *out = NULL;
-        if (sqlite3_step(s->snippet_stmt) == SQLITE_ROW)
-            out = dup_or_empty((const char *)sqlite3_column_text(s->snippet_stmt, 0));
-        sqlite3_reset(s->snippet_stmt);
-        if (out)
-            return out;
-    }
-    return lead_snippet(body);
+    if (!c->bm25_rank || nterms == 0)
+        return snippet_lead(body, out, err);
+    const char *loc = locale ? locale : s->locale ? s->locale : "en";
+    if (text_analyzer_set_locale(s->an, loc) != 0)
+        return lore_errf(err, LORE_ENOMEM, "out of memory setting locale %s", loc);
+    return snippet_make(s->an, body, terms, nterms, SNIPPET_TOKENS, out, err);
 }
 
 /* Appends a hit for the chunk unless its article already has one (per_article). Takes the
  * strings of *info. */
 static int add_hit(searcher *s, search_results *r, const search_options *o, const cand *c,
-                   double score, store_chunk_info *info, const char *match, lore_err *err)
+                   double score, store_chunk_info *info, const char *const *terms,
+                   size_t nterms, lore_err *err)
 {
     for (size_t j = 0; o->per_article && j < r->n; j++)
         if (strcmp(r->hits[j].article_id, info->article_ext_id) == 0)
@@ -668,20 +625,11 @@ static int add_hit(searcher *s, search_results *r, const search_options *o, cons
     h->url = info->url;
     h->heading = info->heading;
     info->article_ext_id = info->title = info->url = info->heading = NULL;
-    h->snippet = o->snippets ? make_snippet(s, match, c, info->body, info->locale)
-                             : dup_or_empty("");
-    if (h->snippet == NULL)
+    if (o->snippets)
+        return make_snippet(s, c, info->body, info->locale, terms, nterms, &h->snippet, err);
+    if ((h->snippet = dup_or_empty("")) == NULL)
         return lore_errf(err, LORE_ENOMEM, "out of memory making a snippet");
-    tidy_snippet(h->snippet);
     return 0;
-}
-
-static int build_match(const term_list *tl, sbuf *match)
-{
-    int rc = 0;
-    for (size_t i = 0; i < tl->n && rc == 0; i++)
-        rc = (i ? sbuf_adds(match, " OR ") : 0) | add_phrase(match, tl->t[i].text);
-    return rc;
 }
 
 /* Fills the hits: the reranked head first, then the rest of the fused list (from index
@@ -692,20 +640,20 @@ static int fetch_hits(searcher *s, head_item *head, size_t nhead, const cand *c,
 {
     size_t want = o->k ? o->k : 10;
     r->hits = calloc(want, sizeof *r->hits);
-    sbuf match = SBUF_INIT;
-    if (r->hits == NULL || build_match(tl, &match) != 0) {
-        sbuf_free(&match);
+    if (r->hits == NULL)
         return lore_errf(err, LORE_ENOMEM, "out of memory collecting results");
-    }
+    const char *terms[MAX_QUERY_TERMS];
+    for (size_t i = 0; i < tl->n; i++)
+        terms[i] = tl->t[i].text;
     int rc = 0;
     double low = 0.0;
     for (size_t i = 0; i < nhead && r->n < want && rc == 0; i++) {
-        rc = add_hit(s, r, o, head[i].c, head[i].score, &head[i].info, sbuf_str(&match), err);
+        rc = add_hit(s, r, o, head[i].c, head[i].score, &head[i].info, terms, tl->n, err);
         low = i == 0 || head[i].score < low ? head[i].score : low;
     }
     for (size_t i = tail; i < n && r->n < want && rc == 0; i++) {
         store_chunk_info info;
-        rc = store_chunk_get(coll_store(s->c), c[i].id, &info, err);
+        rc = chunkcache_get(s->cache, coll_store(s->c), c[i].id, &info, err);
         if (rc == LORE_ENOTFOUND) {
             rc = 0; /* deleted after the vector index was built: skip it */
             continue;
@@ -714,10 +662,9 @@ static int fetch_hits(searcher *s, head_item *head, size_t nhead, const cand *c,
             break;
         /* Below the head, still in fused order (fused scores lie in 0..1 or below). */
         double score = low - 1.0 - (double)(i - tail) * 1e-6;
-        rc = add_hit(s, r, o, &c[i], score, &info, sbuf_str(&match), err);
+        rc = add_hit(s, r, o, &c[i], score, &info, terms, tl->n, err);
         store_chunk_info_free(&info);
     }
-    sbuf_free(&match);
     return rc;
 }
 
@@ -781,7 +728,7 @@ static int rerank_head(searcher *s, const char *question, const char *locale,
     }
     for (size_t i = 0; i < *tail; i++) {
         head_item *h = &head[nh];
-        rc = store_chunk_get(coll_store(s->c), fused[i].id, &h->info, err);
+        rc = chunkcache_get(s->cache, coll_store(s->c), fused[i].id, &h->info, err);
         if (rc == LORE_ENOTFOUND) {
             rc = 0;
             continue;

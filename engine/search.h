@@ -14,10 +14,16 @@
  * `bm25_budget` rows, the rarest terms that fit the budget select the candidate rows and the
  * common terms only add to their scores (they still count, they just do not select).
  *
+ * A searcher caches the chunks its queries read (chunkcache.h: up to SEARCH_CACHE_BYTES,
+ * CLOCK eviction), so the reranked head of a repeated or related question costs memory
+ * lookups, not SQLite reads. The cache is emptied whenever the store's generation changes
+ * (read at the start of every search_run), so a searcher kept across a re-index never
+ * serves the old text.
+ *
  * Ownership: a searcher borrows its collection (which must outlive it) and owns its
- * analyzer and buffers; search_run fills a search_results that the caller frees with
- * search_results_free. Threads: one searcher per thread (it uses the collection's
- * connection). */
+ * analyzer, chunk cache and buffers; search_run fills a search_results that the caller
+ * frees with search_results_free (hits own their strings: copies, not the cache's). Threads:
+ * one searcher per thread (it uses the collection's connection). */
 #ifndef LORE_SEARCH_H
 #define LORE_SEARCH_H
 
@@ -27,6 +33,10 @@
 #include "coll.h"
 #include "err.h"
 #include "rerank.h"
+
+/* The chunk cache's budget per searcher: about 2,500 chunks of 200 tokens. `lore serve`
+ * keeps one searcher per worker and open collection, each bounded by this. */
+#define SEARCH_CACHE_BYTES ((size_t)4 << 20)
 
 typedef enum search_mode { SEARCH_BM25, SEARCH_VECTOR, SEARCH_HYBRID } search_mode;
 typedef enum search_fusion { FUSION_CONVEX, FUSION_RRF } search_fusion;

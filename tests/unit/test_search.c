@@ -20,7 +20,9 @@
  * threshold (0: answer with no reason, 1: refuse with low_confidence); a question nothing
  * matches in BM25 mode is refused with no_match and confidence 0; keep_candidates returns the
  * head with its features; a corrupt profile.json in the collection falls back to the default
- * profile with a warning naming the file, and a valid one is used. */
+ * profile with a warning naming the file, and a valid one is used.
+ * A searcher kept while the collection is re-indexed (the changed chunk gets its id back)
+ * returns the new text and snippet, not what its chunk cache held. */
 #define _XOPEN_SOURCE 700 /* nftw */
 #include <stdarg.h>
 #include <stddef.h>
@@ -770,6 +772,64 @@ static void test_search_rerank(void **state)
     search_results_free(&b);
 }
 
+/* ---- a searcher kept across a re-index ---- */
+
+static void test_search_reindexed(void **state)
+{
+    fixture *f = *state;
+    search_options o;
+    search_options_default(&o);
+    o.mode = SEARCH_BM25;
+    search_results r;
+    int64_t id = 0;
+    /* Twice: the second time the chunks come from the searcher's cache. */
+    for (int i = 0; i < 2; i++) {
+        run(f, "mobile app offline", &o, &r);
+        const search_hit *h = hit_for(&r, "kb-mobile");
+        assert_non_null(h);
+        id = h->chunk_id;
+        if (!strstr(h->snippet, "**offline**") || !strstr(h->snippet, "timesheets"))
+            fail_msg("snippet before: %s", h->snippet);
+        search_results_free(&r);
+    }
+
+    /* Re-index the article through a connection of its own, as `lore index` would while a
+     * server keeps its searcher. */
+    store *w = NULL;
+    lore_err err = {0};
+    assert_int_equal(store_open(f->dir, STORE_CREATE, &w, &err), 0);
+    int64_t aid, cid, *ids = NULL;
+    uint64_t fp;
+    size_t n = 0;
+    assert_int_equal(store_article_find(w, "kb-mobile", &aid, &fp, NULL, &err), 0);
+    assert_int_equal(store_begin(w, &err), 0);
+    assert_int_equal(store_set_locale(w, "en", &err), 0);
+    assert_int_equal(store_article_clear_chunks(w, aid, &ids, &n, &err), 0);
+    free(ids);
+    assert_int_equal(store_chunk_put(w, aid, 0, "Mobile app",
+                                     "The mobile app now works offline on tablets too.", 4242,
+                                     NULL, 0, &cid, &err),
+                     0);
+    assert_int_equal(store_bump_generation(w, NULL, &err), 0);
+    assert_int_equal(store_commit(w, &err), 0);
+    store_close(w);
+    /* The row was the last one, so its id comes back: only the generation tells. */
+    assert_int_equal(cid, id);
+
+    run(f, "mobile app offline", &o, &r);
+    const search_hit *h = hit_for(&r, "kb-mobile");
+    assert_non_null(h);
+    assert_int_equal(h->chunk_id, id);
+    if (!strstr(h->snippet, "**offline** on tablets") || strstr(h->snippet, "timesheets"))
+        fail_msg("snippet after the re-index: %s", h->snippet);
+    search_results_free(&r);
+    run(f, "tablets", &o, &r);
+    assert_int_equal(r.n, 1);
+    assert_string_equal(r.hits[0].article_id, "kb-mobile");
+    assert_non_null(strstr(r.hits[0].snippet, "**tablets**"));
+    search_results_free(&r);
+}
+
 static void test_search_decision(void **state)
 {
     fixture *f = *state;
@@ -1001,6 +1061,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_search_deleted_chunk, setup_help, teardown),
         cmocka_unit_test_setup_teardown(test_search_rerank, setup_help, teardown),
         cmocka_unit_test_setup_teardown(test_search_decision, setup_help, teardown),
+        cmocka_unit_test_setup_teardown(test_search_reindexed, setup_help, teardown),
         cmocka_unit_test_setup_teardown(test_search_collection_profile, setup_help, teardown),
         cmocka_unit_test_setup_teardown(test_search_best_window, setup_windows, teardown),
         cmocka_unit_test(test_search_modes),
