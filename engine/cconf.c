@@ -91,7 +91,7 @@ static int get_long(const ctx *x, const cJSON *v, const char *key, long lo, long
 
 static int get_int(const ctx *x, const cJSON *v, const char *key, long lo, long hi, int *dst)
 {
-    long l;
+    long l = 0; /* set when rc is 0; GCC's -O2 -Wmaybe-uninitialized cannot tell */
     int rc = get_long(x, v, key, lo, hi, &l);
     if (rc == 0)
         *dst = (int)l;
@@ -100,7 +100,7 @@ static int get_int(const ctx *x, const cJSON *v, const char *key, long lo, long 
 
 static int get_size(const ctx *x, const cJSON *v, const char *key, long lo, long hi, size_t *dst)
 {
-    long l;
+    long l = 0; /* as in get_int */
     int rc = get_long(x, v, key, lo, hi, &l);
     if (rc == 0)
         *dst = (size_t)l;
