@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <xxhash.h>
 
 #define MAX_QUERY_TERMS 64
 
@@ -26,11 +27,24 @@ typedef struct term_list {
     size_t n;
 } term_list;
 
+/* Document frequencies looked up so far in the searcher's generation: the FTS5 vocabulary
+ * lookup costs about 40 us a term, a question repeats the vocabulary of the ones before, and
+ * a new generation (row_count) empties the table. DF_SLOTS is a power of two; the table is
+ * emptied when 3/4 full too, so probes stay short without an eviction policy. */
+#define DF_SLOTS 2048
+
+typedef struct df_slot {
+    int64_t df;        /* -1: empty */
+    char term[TEXT_MAX_TERM + 1];
+} df_slot;
+
 struct searcher {
     coll *c;
     text_analyzer *an;
     char *locale;       /* the collection's default analysis locale */
     sqlite3_stmt *df_stmt;
+    df_slot *dfs;       /* DF_SLOTS */
+    size_t ndfs;
     /* BM25 queries by their number of weights (bm25_stmt[nw - 1]), prepared on first use:
      * everything else about a query is bound, and preparing cost more than running one. */
     sqlite3_stmt *bm25_stmt[2 * MAX_QUERY_TERMS];
@@ -137,6 +151,8 @@ const char *searcher_profile_warning(const searcher *s)
     return s->profile_warning;
 }
 
+static void df_clear(searcher *s);
+
 int searcher_new(coll *c, searcher **out, lore_err *err)
 {
     *out = NULL;
@@ -144,6 +160,12 @@ int searcher_new(coll *c, searcher **out, lore_err *err)
     if (s == NULL)
         return lore_errf(err, LORE_ENOMEM, "out of memory creating a searcher");
     s->c = c;
+    s->dfs = malloc(DF_SLOTS * sizeof *s->dfs);
+    if (s->dfs == NULL) {
+        free(s);
+        return lore_errf(err, LORE_ENOMEM, "out of memory creating a searcher");
+    }
+    df_clear(s);
     sqlite3 *db = store_db(coll_store(c));
     int rc = store_meta_get(coll_store(c), "locale", &s->locale, NULL);
     if (rc != 0 && rc != LORE_ENOTFOUND)
@@ -172,6 +194,7 @@ void searcher_free(searcher *s)
     if (s == NULL)
         return;
     sqlite3_finalize(s->df_stmt);
+    free(s->dfs);
     for (size_t i = 0; i < 2 * MAX_QUERY_TERMS; i++)
         sqlite3_finalize(s->bm25_stmt[i]);
     text_analyzer_free(s->an);
@@ -206,6 +229,22 @@ static int collect_term(void *ctx, const char *term, size_t len, size_t start, s
 
 /* The row count of the store's current generation. The chunk cache follows the generation
  * too, so a searcher kept across a re-index never serves the old text. */
+static void df_clear(searcher *s)
+{
+    for (size_t i = 0; i < DF_SLOTS; i++)
+        s->dfs[i].df = -1;
+    s->ndfs = 0;
+}
+
+/* The slot of term (its own, or the empty one it would take). */
+static df_slot *df_find(searcher *s, const char *term)
+{
+    size_t len = strlen(term);
+    for (size_t i = (size_t)XXH3_64bits(term, len) & (DF_SLOTS - 1);; i = (i + 1) & (DF_SLOTS - 1))
+        if (s->dfs[i].df < 0 || strcmp(s->dfs[i].term, term) == 0)
+            return &s->dfs[i];
+}
+
 static int row_count(searcher *s, int64_t *n, lore_err *err)
 {
     uint64_t gen;
@@ -225,6 +264,7 @@ static int row_count(searcher *s, int64_t *n, lore_err *err)
             return lore_errf(err, LORE_EDB, "counting chunks: %s", sqlite3_errmsg(db));
         s->n_gen = gen;
         s->n_valid = 1;
+        df_clear(s);
     }
     *n = s->n_rows;
     return 0;
@@ -238,13 +278,24 @@ static int lookup_df(searcher *s, term_list *tl, lore_err *err)
         return rc;
     size_t kept = 0;
     for (size_t i = 0; i < tl->n; i++) {
-        sqlite3_bind_text(s->df_stmt, 1, tl->t[i].text, -1, SQLITE_STATIC);
-        rc = sqlite3_step(s->df_stmt);
-        int64_t df = rc == SQLITE_ROW ? sqlite3_column_int64(s->df_stmt, 0) : 0;
-        sqlite3_reset(s->df_stmt);
-        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-            return lore_errf(err, LORE_EDB, "looking up term statistics: %s",
-                             sqlite3_errmsg(store_db(coll_store(s->c))));
+        df_slot *slot = df_find(s, tl->t[i].text);
+        int64_t df = slot->df;
+        if (df < 0) {
+            sqlite3_bind_text(s->df_stmt, 1, tl->t[i].text, -1, SQLITE_STATIC);
+            rc = sqlite3_step(s->df_stmt);
+            df = rc == SQLITE_ROW ? sqlite3_column_int64(s->df_stmt, 0) : 0;
+            sqlite3_reset(s->df_stmt);
+            if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+                return lore_errf(err, LORE_EDB, "looking up term statistics: %s",
+                                 sqlite3_errmsg(store_db(coll_store(s->c))));
+            if (s->ndfs >= DF_SLOTS / 4 * 3) {
+                df_clear(s);
+                slot = df_find(s, tl->t[i].text);
+            }
+            snprintf(slot->term, sizeof slot->term, "%s", tl->t[i].text);
+            slot->df = df;
+            s->ndfs++;
+        }
         if (df == 0)
             continue; /* matches nothing: it can neither select nor score */
         tl->t[i].df = df;
