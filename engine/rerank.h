@@ -21,13 +21,20 @@
  * (see rerank_profile_to_json); features are named, so a profile keeps working when features
  * are added (a feature the profile does not name gets weight 0).
  *
+ * Analysis cache: a chunk comes back query after query, so a rerank_ctx keeps each keyed
+ * candidate's analysed title, heading and body as ids into a term dictionary; a candidate
+ * seen before costs a scan of small integers instead of re-analysis, with features identical
+ * to analysing it afresh. Memory is bounded (rerank_ctx_set_cache_limit); the caller resets
+ * the cache when the texts behind its keys may change.
+ *
  * Ownership and threads: a rerank_profile is plain data (copy it freely; read-only use from
- * many threads is safe). A rerank_ctx owns an analyzer and scratch buffers and is used by one
- * thread at a time. */
+ * many threads is safe). A rerank_ctx owns an analyzer, its cache and scratch buffers and is
+ * used by one thread at a time. */
 #ifndef LORE_RERANK_H
 #define LORE_RERANK_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "err.h"
 
@@ -123,12 +130,26 @@ typedef struct rerank_cand {
     int article;  /* equal for the candidates of one article */
     double xenc;  /* cross-encoder score when has_xenc */
     int has_xenc;
+    /* Names title, heading and body for the ctx's analysis cache (a chunk id): equal keys
+     * must mean equal texts until rerank_ctx_reset_cache. 0: not cached. */
+    int64_t key;
 } rerank_cand;
 
 typedef struct rerank_ctx rerank_ctx;
 
 int rerank_ctx_new(rerank_ctx **out, lore_err *err);
 void rerank_ctx_free(rerank_ctx *c);
+
+/* Forgets every cached analysis: call it when the text behind a key may have changed (the
+ * store's generation moved). Cheap; the memory stays allocated for reuse. */
+void rerank_ctx_reset_cache(rerank_ctx *c);
+
+/* The cache's default budget: token ids kept (4 bytes each), about 4 MB. */
+#define RERANK_CACHE_IDS ((size_t)1 << 20)
+
+/* Bounds the cache to max_ids token ids plus a term dictionary of at most max_ids / 8 terms
+ * and max_ids bytes of term text; 0 turns caching off. Frees what was cached. */
+void rerank_ctx_set_cache_limit(rerank_ctx *c, size_t max_ids);
 
 /* A query term and its idf (as the BM25 stage computed it). */
 typedef struct rerank_term {

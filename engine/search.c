@@ -253,6 +253,7 @@ static int row_count(searcher *s, int64_t *n, lore_err *err)
         return rc;
     chunkcache_set_generation(s->cache, gen);
     if (!s->n_valid || gen != s->n_gen) {
+        rerank_ctx_reset_cache(s->rr); /* chunk ids may now name other texts */
         sqlite3_stmt *st;
         sqlite3 *db = store_db(coll_store(s->c));
         if (sqlite3_prepare_v2(db, "SELECT count(*) FROM chunks", -1, &st, NULL) != SQLITE_OK)
@@ -807,6 +808,7 @@ static int rerank_head(searcher *s, const char *question, const char *locale,
         k->body = h->info.body;
         k->ordinal = h->info.ordinal;
         k->article = h->article;
+        k->key = fused[i].id; /* a rowid, >= 1; row_count resets the cache on every change */
         *nhead_out = ++nh;
     }
     for (size_t i = 0; i < tl->n; i++) {

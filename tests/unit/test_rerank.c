@@ -7,7 +7,9 @@
  * loaded again, ranks every query identically; boosted trees rank what a line cannot and
  * survive the profile file exactly; the confidence model separates answerable
  * from unanswerable queries and its mean matches the base rate; confidence features see the
- * margin to another article, not to a chunk of the same one. */
+ * margin to another article, not to a chunk of the same one; the chunk cache gives features
+ * bit-identical to fresh analysis (warm, small enough to start over, off, across a locale
+ * switch) and sees changed text under a key after a reset. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -203,6 +205,265 @@ static void test_fast_analysis_exact(void **state)
         free(text);
     }
     text_analyzer_free(an);
+    rerank_ctx_free(c);
+}
+
+/* The chunk cache: features of keyed candidates, analysed once and kept as term ids, must be
+ * bit-identical to analysing them afresh (key 0), whatever the cache saw before: queries
+ * whose terms it has not met, stemming variants, stop words, non-ASCII and CJK text, long
+ * identifiers, duplicate and unknown query terms, a locale switch, and a budget so small
+ * that it starts over and refuses chunks while a query runs. */
+#define NCHUNK 10
+#define NASK 12
+
+typedef struct qset {
+    char text[32][TEXT_MAX_TERM + 1];
+    rerank_term t[32];
+    size_t n;
+} qset;
+
+static int qset_add(void *ctx, const char *term, size_t len, size_t start, size_t end)
+{
+    (void)start;
+    (void)end;
+    qset *q = ctx;
+    for (size_t i = 0; i < q->n; i++)
+        if (strlen(q->text[i]) == len && memcmp(q->text[i], term, len) == 0)
+            return 0;
+    if (q->n < 32 && len <= TEXT_MAX_TERM) {
+        memcpy(q->text[q->n], term, len);
+        q->text[q->n][len] = '\0';
+        q->t[q->n].text = q->text[q->n];
+        q->t[q->n].idf = 0.5 + 0.75 * (double)q->n;
+        q->n++;
+    }
+    return 0;
+}
+
+static void qset_extra(qset *q, const char *term, double idf)
+{
+    snprintf(q->text[q->n], sizeof q->text[q->n], "%s", term);
+    q->t[q->n].text = q->text[q->n];
+    q->t[q->n].idf = idf;
+    q->n++;
+}
+
+/* The question's terms as the index would know them, in question order. */
+static void qset_of(qset *q, const char *question, const char *locale)
+{
+    text_analyzer *an;
+    memset(q, 0, sizeof *q);
+    assert_int_equal(text_analyzer_new(locale, &an, NULL), 0);
+    assert_int_equal(text_analyze(an, question, strlen(question), qset_add, q), 0);
+    text_analyzer_free(an);
+}
+
+static void chunk_texts(const char *texts[NCHUNK][3], char *files[2])
+{
+    static const char *const fixed[8][3] = {
+        {"Exporting timesheets", "Exporting timesheets > PDF",
+         "You can export timesheets as a PDF file. Exported files keep the export date; "
+         "exports are emailed to the exporter."},
+        {"Billing", NULL,
+         "Timesheets are weekly. Later you may want to export. The invoices and the receipts "
+         "are on the billing page, and it is there that refunds are issued."},
+        {"Caf\xc3\xa9 Wi-Fi", "Na\xc3\xafve r\xc3\xa9sum\xc3\xa9",
+         "The caf\xc3\xa9's Wi-Fi runs at 3.14 Mbps; e.g. with 1,000 users it is slower. THE "
+         "Cafe\xcc\x81 slowly slows. Stra\xc3\x9f" "e, \xc3\x86r\xc3\xb8sk\xc3\xb8" "bing and "
+         "na\xc3\xafve r\xc3\xa9sum\xc3\xa9s: don't panic, it's fine. Die Rechnung und das "
+         "Konto; die Rechnungen."},
+        {"\xe5\x8f\x91\xe7\xa5\xa8\xe4\xb8\x8b\xe8\xbd\xbd", /* 发票下载 */
+         "\xe5\xa6\x82\xe4\xbd\x95\xe5\xaf\xbc\xe5\x87\xba\xe5\x8f\x91\xe7\xa5\xa8", /* 如何导出发票 */
+         /* 您可以在账单页面下载发票。导出PDF。請求書をダウンロード。청구서 다운로드 */
+         "\xe6\x82\xa8\xe5\x8f\xaf\xe4\xbb\xa5\xe5\x9c\xa8\xe8\xb4\xa6\xe5\x8d\x95\xe9\xa1\xb5"
+         "\xe9\x9d\xa2\xe4\xb8\x8b\xe8\xbd\xbd\xe5\x8f\x91\xe7\xa5\xa8\xe3\x80\x82\xe5\xaf\xbc"
+         "\xe5\x87\xba PDF\xe3\x80\x82\xe8\xab\x8b\xe6\xb1\x82\xe6\x9b\xb8\xe3\x82\x92\xe3\x83"
+         "\x80\xe3\x82\xa6\xe3\x83\xb3\xe3\x83\xad\xe3\x83\xbc\xe3\x83\x89\xe3\x80\x82\xec\xb2"
+         "\xad\xea\xb5\xac\xec\x84\x9c \xeb\x8b\xa4\xec\x9a\xb4\xeb\xa1\x9c\xeb\x93\x9c"},
+        {"Happy ponies", "Relations",
+         "Happy happiness spy spies spying pony ponies relate relational relationship and the "
+         "of 42 flying flies generalization generalizations, happily related."},
+        {"Tokens", "API keys > Limits",
+         "Your key looks like sk_live_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+         "aaaaaaaaaaaaaaaaaaaaa and expires. Rate limit exceeded: 429, retry after 60 seconds. "
+         "Rate-limited keys retry; limits reset hourly."},
+        {"", "", ""},
+        {"Export", "Export > Timesheets", "Export export export timesheets timesheet."},
+    };
+    for (int i = 0; i < 8; i++)
+        for (int p = 0; p < 3; p++)
+            texts[i][p] = fixed[i][p];
+    /* Real articles as bodies, when the source tree is known. */
+    const char *src = getenv("LORE_SOURCE_DIR");
+    const char *names[2] = {"api-keys-and-rate-limits.md", "billing-invoices-and-receipts.md"};
+    for (int i = 0; i < 2; i++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/corpus/articles/%s", src ? src : ".", names[i]);
+        files[i] = src ? read_all(path) : NULL;
+        texts[8 + i][0] = "Article";
+        texts[8 + i][1] = names[i];
+        texts[8 + i][2] = files[i] ? files[i] : "rate limits and invoices";
+    }
+}
+
+/* Candidates j..j+6 (mod NCHUNK) of question q; key 0 when keyed is 0. */
+static size_t make_cands(const char *texts[NCHUNK][3], size_t q, int keyed, rerank_cand *k)
+{
+    size_t n = 7;
+    for (size_t i = 0; i < n; i++) {
+        size_t x = (q * 3 + i * (q % 2 ? 1 : 3)) % NCHUNK;
+        k[i] = (rerank_cand){.bm25 = 9.0 / (1.0 + (double)i), .bm25_rank = i % 3 ? (int)i + 1 : 0,
+                             .dense = 0.7 - 0.05 * (double)i,
+                             .dense_rank = i % 2 ? (int)i + 1 : 0, .fused = 1.0 - 0.1 * (double)i,
+                             .fused_rank = (int)i + 1, .title = texts[x][0],
+                             .heading = texts[x][1], .body = texts[x][2], .ordinal = (int)(x % 3),
+                             .article = (int)(x / 2), .key = keyed ? (int64_t)x + 1 : 0};
+    }
+    return n;
+}
+
+static void same_features(const double *want, const double *got, size_t n, const char *what,
+                          const char *question)
+{
+    for (size_t i = 0; i < n * RERANK_NFEAT; i++)
+        if (memcmp(&want[i], &got[i], sizeof want[i]) != 0)
+            fail_msg("%s, '%s': candidate %zu %s is %.17g, analysed afresh %.17g", what,
+                     question, i / RERANK_NFEAT, rerank_feature_name((int)(i % RERANK_NFEAT)),
+                     got[i], want[i]);
+}
+
+static void test_cache_exact(void **state)
+{
+    (void)state;
+    static const char *const ask[NASK][2] = {
+        {"export timesheets to PDF", "en"},
+        {"how do I export my exported timesheet exports", "en"},
+        {"rate limit exceeded 429 retry", "en"},
+        /* terms the cache has not met while it analysed these chunks */
+        {"caf\xc3\xa9 wifi r\xc3\xa9sum\xc3\xa9 stra\xc3\x9f" "e 3.14 1,000 slowly", "en"},
+        {"\xe5\x8f\x91\xe7\xa5\xa8\xe4\xb8\x8b\xe8\xbd\xbd \xe5\xaf\xbc\xe5\x87\xba", "en"},
+        {"the of and it is there", "en"}, /* stop words only: no term */
+        {"happy ponies relational generalization spying", "en"},
+        {"die Rechnungen und das Konto", "de"}, /* another language: the cache starts over */
+        {"invoices receipts refunds billing", "en"},
+        {"sk_live_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa key",
+         "en"},
+        {"zzyzx export unknownword", "en"},
+        {"export timesheets export", "en"}, /* plus a duplicate term below */
+    };
+    const char *texts[NCHUNK][3];
+    char *files[2];
+    chunk_texts(texts, files);
+    rerank_ctx *warm, *tiny, *off;
+    assert_int_equal(rerank_ctx_new(&warm, NULL), 0);
+    assert_int_equal(rerank_ctx_new(&tiny, NULL), 0);
+    assert_int_equal(rerank_ctx_new(&off, NULL), 0);
+    rerank_ctx_set_cache_limit(tiny, 400); /* 25 ids a chunk: the articles are never kept */
+    rerank_ctx_set_cache_limit(off, 0);
+    rerank_cand k[8], kk[8];
+    double want[8 * RERANK_NFEAT], got[8 * RERANK_NFEAT];
+    for (int pass = 0; pass < 3; pass++) {
+        for (size_t q = 0; q < NASK; q++) {
+            const char *question = ask[q][0], *locale = ask[q][1];
+            qset qs;
+            qset_of(&qs, question, locale);
+            if (q == NASK - 1)
+                qset_extra(&qs, "export", 4.0); /* equal terms: the first one matches */
+            if (q == 2)
+                qset_extra(&qs, "neverintext", 1.5);
+            rerank_ctx *fresh;
+            assert_int_equal(rerank_ctx_new(&fresh, NULL), 0);
+            size_t n = make_cands(texts, q + (size_t)pass, 0, k);
+            assert_int_equal(rerank_features(fresh, question, locale, qs.t, qs.n, k, n, want,
+                                             NULL), 0);
+            rerank_ctx_free(fresh);
+            make_cands(texts, q + (size_t)pass, 1, kk);
+            assert_int_equal(rerank_features(warm, question, locale, qs.t, qs.n, kk, n, got,
+                                             NULL), 0);
+            same_features(want, got, n, "cached", question);
+            assert_int_equal(rerank_features(tiny, question, locale, qs.t, qs.n, kk, n, got,
+                                             NULL), 0);
+            same_features(want, got, n, "small cache", question);
+            assert_int_equal(rerank_features(off, question, locale, qs.t, qs.n, kk, n, got,
+                                             NULL), 0);
+            same_features(want, got, n, "cache off", question);
+        }
+    }
+    rerank_ctx_free(warm);
+    rerank_ctx_free(tiny);
+    rerank_ctx_free(off);
+    free(files[0]);
+    free(files[1]);
+}
+
+/* More chunks than a small budget holds: the cache starts over, also while a query runs,
+ * and the features stay those of fresh analysis. */
+static void test_cache_starts_over(void **state)
+{
+    (void)state;
+    enum { N = 48, PER_QUERY = 24 };
+    static char body[N][160], title[N][32];
+    for (int i = 0; i < N; i++) {
+        snprintf(title[i], sizeof title[i], "Crew %d exports", i);
+        snprintf(body[i], sizeof body[i], "Export the timesheets of crew %d: w%da w%db w%dc "
+                 "w%dd, then exported PDF %d files and notes n%dx.", i, i, i, i, i, i, i);
+    }
+    static const char *const ask[] = {"export crew timesheets to pdf", "w7a w7b notes",
+                                      "exported files of crew 12", "pdf n30x w31c"};
+    rerank_ctx *small, *fresh;
+    assert_int_equal(rerank_ctx_new(&small, NULL), 0);
+    rerank_ctx_set_cache_limit(small, 2000); /* about 30 of these chunks' terms */
+    rerank_cand k[PER_QUERY];
+    static double want[PER_QUERY * RERANK_NFEAT], got[PER_QUERY * RERANK_NFEAT];
+    for (size_t q = 0; q < 12; q++) {
+        const char *question = ask[q % 4];
+        qset qs;
+        qset_of(&qs, question, "en");
+        for (size_t i = 0; i < PER_QUERY; i++) {
+            size_t x = (q * 3 + i) % N;
+            k[i] = (rerank_cand){.bm25 = 1.0 + (double)(x % 7), .bm25_rank = (int)i + 1,
+                                 .fused = 1.0 / (1.0 + (double)i), .fused_rank = (int)i + 1,
+                                 .title = title[x], .heading = title[x], .body = body[x],
+                                 .ordinal = 0, .article = (int)x};
+        }
+        assert_int_equal(rerank_ctx_new(&fresh, NULL), 0);
+        assert_int_equal(rerank_features(fresh, question, "en", qs.t, qs.n, k, PER_QUERY, want,
+                                         NULL), 0);
+        rerank_ctx_free(fresh);
+        for (size_t i = 0; i < PER_QUERY; i++)
+            k[i].key = (int64_t)((q * 3 + i) % N) + 1;
+        assert_int_equal(rerank_features(small, question, "en", qs.t, qs.n, k, PER_QUERY, got,
+                                         NULL), 0);
+        same_features(want, got, PER_QUERY, "small cache", question);
+    }
+    rerank_ctx_free(small);
+}
+
+/* A key stands for its texts until the cache is reset: then changed text is seen. */
+static void test_cache_reset(void **state)
+{
+    (void)state;
+    rerank_ctx *c, *fresh;
+    assert_int_equal(rerank_ctx_new(&c, NULL), 0);
+    rerank_term terms[] = {{"invoic", 2.0}, {"refund", 1.0}};
+    rerank_cand k = {.fused = 1, .fused_rank = 1, .title = "Billing", .heading = "Billing",
+                     .body = "Invoices are emailed monthly.", .key = 42};
+    double f[RERANK_NFEAT], want[RERANK_NFEAT];
+    assert_int_equal(rerank_features(c, "invoice refund", "en", terms, 2, &k, 1, f, NULL), 0);
+    NEAR(f[RF_COVER], 2.0 / 3.0);
+    k.body = "Refunds follow invoices; a refund takes a week.";
+    /* The same key: the cached analysis stands (the caller promised equal texts). */
+    assert_int_equal(rerank_features(c, "invoice refund", "en", terms, 2, &k, 1, f, NULL), 0);
+    NEAR(f[RF_COVER], 2.0 / 3.0);
+    rerank_ctx_reset_cache(c);
+    assert_int_equal(rerank_features(c, "invoice refund", "en", terms, 2, &k, 1, f, NULL), 0);
+    assert_int_equal(rerank_ctx_new(&fresh, NULL), 0);
+    k.key = 0;
+    assert_int_equal(rerank_features(fresh, "invoice refund", "en", terms, 2, &k, 1, want,
+                                     NULL), 0);
+    NEAR(want[RF_COVER], 1.0);
+    assert_memory_equal(f, want, sizeof f);
+    rerank_ctx_free(fresh);
     rerank_ctx_free(c);
 }
 
@@ -534,6 +795,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_features),        cmocka_unit_test(test_no_terms),
         cmocka_unit_test(test_fast_analysis_exact),
+        cmocka_unit_test(test_cache_exact),     cmocka_unit_test(test_cache_starts_over),
+        cmocka_unit_test(test_cache_reset),
         cmocka_unit_test(test_default_profile), cmocka_unit_test(test_profile_roundtrip),
         cmocka_unit_test(test_profile_errors),  cmocka_unit_test(test_fit_and_reload),
         cmocka_unit_test(test_fit_trees),       cmocka_unit_test(test_fit_errors),      cmocka_unit_test(test_conf_features),

@@ -19,7 +19,8 @@
  * prefers low BM25 ranks reverses it); confidence lies in 0..1 and the decision follows the
  * threshold (0: answer with no reason, 1: refuse with low_confidence); a question nothing
  * matches in BM25 mode is refused with no_match and confidence 0; keep_candidates returns the
- * head with its features; a corrupt profile.json in the collection falls back to the default
+ * head with its features; the reranker's analysis cache follows a write that gives a chunk id
+ * new text; a corrupt profile.json in the collection falls back to the default
  * profile with a warning naming the file, and a valid one is used.
  * A searcher kept while the collection is re-indexed (the changed chunk gets its id back)
  * returns the new text and snippet, not what its chunk cache held. */
@@ -835,6 +836,59 @@ static void test_search_reindexed(void **state)
     search_results_free(&r);
 }
 
+/* The reranker caches chunk analyses by chunk id; a write that gives an id new text (SQLite
+ * reuses the largest rowid once it is deleted) moves the generation, and the same searcher
+ * then computes the features a fresh one does. */
+static void test_search_rerank_cache(void **state)
+{
+    fixture *f = *state;
+    lore_err err = {0};
+    searcher_free(f->s);
+    f->s = NULL;
+    coll_close(f->c);
+    f->c = open_coll(f->dir, STORE_CREATE, NULL);
+    assert_int_equal(searcher_new(f->c, &f->s, &err), 0);
+    search_options o;
+    search_options_default(&o);
+    o.mode = SEARCH_BM25;
+    o.per_article = 0;
+    o.keep_candidates = 1;
+    const char *q = "timesheets offline excel";
+    search_results r, fresh;
+    run(f, q, &o, &r); /* caches kb-mobile's chunk, the last one added */
+    int64_t old_id = -1;
+    for (size_t i = 0; i < r.ncands; i++)
+        if (strcmp(r.cands[i].article_id, "kb-mobile") == 0)
+            old_id = r.cands[i].chunk_id;
+    search_results_free(&r);
+    assert_true(old_id > 0);
+    store *s = coll_store(f->c);
+    int64_t aid, *ids = NULL;
+    uint64_t fp;
+    size_t n = 0;
+    assert_int_equal(store_article_find(s, "kb-mobile", &aid, &fp, NULL, &err), 0);
+    begin(f);
+    assert_int_equal(store_article_delete(s, aid, &ids, &n, &err), 0);
+    free(ids);
+    int64_t new_id = add_chunk(f, "kb-offline", 0, "Offline exports",
+                               "Excel exports of timesheets work offline.", "en");
+    assert_int_equal(store_bump_generation(s, NULL, &err), 0);
+    assert_int_equal(store_commit(s, &err), 0);
+    assert_int_equal(new_id, old_id); /* the same id, other text */
+    run(f, q, &o, &r);
+    searcher *s2;
+    assert_int_equal(searcher_new(f->c, &s2, &err), 0);
+    assert_int_equal(search_run(s2, q, &o, &fresh, &err), 0);
+    searcher_free(s2);
+    assert_int_equal(r.ncands, fresh.ncands);
+    for (size_t i = 0; i < r.ncands; i++) {
+        assert_int_equal(r.cands[i].chunk_id, fresh.cands[i].chunk_id);
+        assert_memory_equal(r.cands[i].feat, fresh.cands[i].feat, sizeof r.cands[i].feat);
+    }
+    search_results_free(&r);
+    search_results_free(&fresh);
+}
+
 static void test_search_decision(void **state)
 {
     fixture *f = *state;
@@ -1065,6 +1119,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_search_unsupported, setup_none, teardown),
         cmocka_unit_test_setup_teardown(test_search_deleted_chunk, setup_help, teardown),
         cmocka_unit_test_setup_teardown(test_search_rerank, setup_help, teardown),
+        cmocka_unit_test_setup_teardown(test_search_rerank_cache, setup_help, teardown),
         cmocka_unit_test_setup_teardown(test_search_decision, setup_help, teardown),
         cmocka_unit_test_setup_teardown(test_search_reindexed, setup_help, teardown),
         cmocka_unit_test_setup_teardown(test_search_collection_profile, setup_help, teardown),
