@@ -20,6 +20,7 @@
 #include <faiss/c_api/error_c.h>
 #include <faiss/c_api/impl/AuxIndexStructures_c.h>
 #include <faiss/c_api/index_io_c.h>
+#include <faiss/c_api/utils/distances_c.h>
 
 #include <faiss/Index.h>
 #include <faiss/IndexFlat.h>
@@ -27,6 +28,7 @@
 #include <faiss/impl/FaissException.h>
 #include <faiss/impl/IDSelector.h>
 #include <faiss/index_io.h>
+#include <faiss/utils/distances.h>
 
 #include <cstdio>
 #include <exception>
@@ -175,6 +177,20 @@ int faiss_read_index(FILE *f, int io_flags, FaissIndex **p_out) {
     return guarded([&] {
         *p_out = reinterpret_cast<FaissIndex *>(faiss::read_index(f, io_flags));
     });
+}
+
+// Process-wide settings of FAISS's exhaustive search (plain globals upstream too): set once,
+// before searches run, by the program that owns the process.
+void faiss_set_distance_compute_blas_threshold(int value) {
+    faiss::distance_compute_blas_threshold = value;
+}
+
+void faiss_set_distance_compute_blas_query_bs(int value) {
+    faiss::distance_compute_blas_query_bs = value;
+}
+
+void faiss_set_distance_compute_blas_database_bs(int value) {
+    faiss::distance_compute_blas_database_bs = value;
 }
 
 } // extern "C"

@@ -37,6 +37,7 @@
 #include <faiss/c_api/error_c.h>
 #include <faiss/c_api/impl/AuxIndexStructures_c.h>
 #include <faiss/c_api/index_io_c.h>
+#include <faiss/c_api/utils/distances_c.h>
 
 #define VIX_MAGIC "LOREVIX1"
 #define VIX_MAGIC_LEN 8
@@ -283,6 +284,11 @@ void vindex_query_threads_init(void)
 {
     atomic_store(&query_threads_single, true);
     omp_set_num_threads(1);
+    /* Blocks of 16 queries x 1024 vectors: a 64 KB scratch per search, under the size at
+     * which malloc maps fresh pages, while batches still make few sgemm calls. */
+    faiss_set_distance_compute_blas_threshold(1);
+    faiss_set_distance_compute_blas_query_bs(16);
+    faiss_set_distance_compute_blas_database_bs(1024);
 }
 
 /* ---- persistence ---- */

@@ -59,7 +59,10 @@ int vindex_save(const vindex *vi, const char *path, uint64_t generation, lore_er
 /* LORE_ENOTFOUND when the file does not exist; LORE_EINDEX when it is corrupt. */
 int vindex_load(const char *path, vindex **out, uint64_t *generation, lore_err *err);
 
-/* Sets OpenMP to one thread for the calling process's searches. */
+/* Sets up the calling process for serving queries: OpenMP at one thread for its searches,
+ * and FAISS's exhaustive search through BLAS from the first query on (FAISS's default keeps
+ * fewer than 20 queries on its own scalar loop, which Debian's generic build does not
+ * vectorise: 0.10 ms against 0.06 ms for a query over 340 vectors). */
 void vindex_query_threads_init(void);
 
 #endif

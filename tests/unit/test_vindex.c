@@ -830,6 +830,9 @@ static void test_concurrent_search(void **state)
     float *queries = random_units(NQUERY, DIM);
     vindex *vi = filled_index(vecs, NVEC);
 
+    /* As a query server would: single-threaded OpenMP in every searching thread (and FAISS
+     * on its BLAS path, so the serial reference below takes the same path). */
+    vindex_query_threads_init();
     struct search_job *serial = calloc(1, sizeof *serial);
     assert_non_null(serial);
     serial->vi = vi;
@@ -837,8 +840,6 @@ static void test_concurrent_search(void **state)
     search_worker(serial);
     assert_int_equal(serial->failed, 0);
 
-    /* As a query server would: single-threaded OpenMP in every searching thread. */
-    vindex_query_threads_init();
     struct search_job *jobs = calloc(NTHREADS, sizeof *jobs);
     assert_non_null(jobs);
     pthread_t th[NTHREADS];
