@@ -456,35 +456,34 @@ done:
  * come out of what the index holds. */
 #define WINDOW_HITS_PER_CHUNK 4
 
-static int by_chunk_then_hit(const void *a, const void *b)
-{
-    const cand *x = a, *y = b;
-    if (x->id != y->id)
-        return (x->id > y->id) - (x->id < y->id);
-    return (x->dense_rank > y->dense_rank) - (x->dense_rank < y->dense_rank);
-}
-
-static int by_hit(const void *a, const void *b)
-{
-    const cand *x = a, *y = b;
-    return (x->dense_rank > y->dense_rank) - (x->dense_rank < y->dense_rank);
-}
-
 /* Collapses window hits (best first) into chunks scored by their best window, best first:
- * c[0..found) in, c[0..*n) out. */
-static void collapse_windows(cand *c, size_t found, size_t *n)
+ * c[0..found) in, c[0..*n) out. A chunk's first hit is its best window, so one pass with a
+ * set of the chunks seen keeps the order (two sorts cost more at a few hundred hits). */
+static int collapse_windows(cand *c, size_t found, size_t *n)
 {
-    for (size_t i = 0; i < found; i++) {
-        c[i].id = coll_window_chunk(c[i].id);
-        c[i].dense_rank = (int)i;
-    }
-    qsort(c, found, sizeof *c, by_chunk_then_hit);
+    size_t slots = 16;
+    while (slots < 2 * found)
+        slots *= 2;
+    int64_t *seen = malloc(slots * sizeof *seen);
+    if (seen == NULL)
+        return LORE_ENOMEM;
+    for (size_t i = 0; i < slots; i++)
+        seen[i] = -1; /* chunk ids are rowids, never negative */
     size_t m = 0;
-    for (size_t i = 0; i < found; i++)
-        if (m == 0 || c[m - 1].id != c[i].id)
-            c[m++] = c[i];
-    qsort(c, m, sizeof *c, by_hit);
+    for (size_t i = 0; i < found; i++) {
+        int64_t id = coll_window_chunk(c[i].id);
+        size_t h = (size_t)(((uint64_t)id * 0x9E3779B97F4A7C15ULL) >> 32) & (slots - 1);
+        while (seen[h] != -1 && seen[h] != id)
+            h = (h + 1) & (slots - 1);
+        if (seen[h] == id)
+            continue;
+        seen[h] = id;
+        c[m] = c[i];
+        c[m++].id = id;
+    }
+    free(seen);
     *n = m;
+    return 0;
 }
 
 static int run_vector(searcher *s, const char *question, const search_options *o, cand **out,
@@ -536,7 +535,10 @@ static int run_vector(searcher *s, const char *question, const search_options *o
             c[i].id = ids[i];
             c[i].dense = scores[i];
         }
-        collapse_windows(c, found, &chunks);
+        if (collapse_windows(c, found, &chunks) != 0) {
+            rc = lore_errf(err, LORE_ENOMEM, "out of memory running a query");
+            goto done;
+        }
         if (chunks >= k || found < want || want == count)
             break;
         want *= 2;
