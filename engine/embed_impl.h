@@ -58,6 +58,8 @@ int embed_openai_texts(embedder *e, const char *const *texts, size_t n, float *o
 int embed_use_open(embedder *e, const char *dir, lore_err *err);
 void embed_use_close(embed_use *u);
 int embed_use_texts(embedder *e, const char *const *texts, size_t n, float *out, lore_err *err);
+/* Distinct models the "use" embedders of the process hold now (shared ones count once). */
+size_t embed_use_loaded_models(void);
 /* embed_query for "use": out has USE_DIM floats. */
 int embed_use_query(embedder *e, const char *text, float *out, lore_err *err);
 /* One vector per window (embed_texts_windows); *vecs allocated, nwin filled. */

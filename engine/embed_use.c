@@ -32,15 +32,22 @@
  * of more than MIN_SHARE_TOKENS tokens is split into equal-token shares run on one thread per
  * core (embed_parallel); a query runs on the calling thread.
  *
- * Threads: the model is read-only, so embed_use_texts may run from many threads at once. */
+ * Sharing: embedders that open the same model directory while its model.json and vocab.json
+ * are the same files (device, inode, size, mtime) share one loaded model, freed with the last
+ * of them; a re-fetched model is loaded afresh.
+ *
+ * Threads: the model is read-only, so embed_use_texts may run from many threads at once;
+ * opening and closing embedders is thread-safe. */
 #include "embed_impl.h"
 #include "use.h"
 
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* 2: one stored vector per window (was the windows' mean). */
@@ -53,9 +60,113 @@
 #define MAX_THREADS 8
 #define MIN_SHARE_TOKENS 512
 
-struct embed_use {
+/* A loaded model, shared by every "use" embedder of the process that opens the same model
+ * files: a server opens a collection once per worker and again at each reload, and each
+ * load cost a quarter second of CPU and about 30 MB of re-laid weights. The model is
+ * immutable after use_load (use.h), so sharing needs no lock beyond the registry's. */
+typedef struct shared_model {
+    char *dir;
+    struct stat sig[2]; /* model.json and vocab.json when loaded: a re-fetch changes them */
     use_model *model;
+    size_t refs;
+    struct shared_model *next;
+} shared_model;
+
+static pthread_mutex_t models_mu = PTHREAD_MUTEX_INITIALIZER;
+static shared_model *models;
+
+struct embed_use {
+    use_model *model; /* borrowed from shared */
+    shared_model *shared;
 };
+
+static int same_file(const struct stat *a, const struct stat *b)
+{
+    return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/* The files' identities; 0 when both exist (otherwise use_load reports what is missing). */
+static int model_sig(const char *dir, struct stat sig[2])
+{
+    static const char *const names[2] = {"model.json", "vocab.json"};
+    char path[PATH_MAX];
+    for (int i = 0; i < 2; i++)
+        if (snprintf(path, sizeof path, "%s/%s", dir, names[i]) >= (int)sizeof path ||
+            stat(path, &sig[i]) != 0)
+            return -1;
+    return 0;
+}
+
+/* The shared model of dir, loaded when no embedder holds it yet (or its files changed). */
+static int acquire_model(const char *dir, shared_model **out, lore_err *err)
+{
+    struct stat sig[2];
+    int have_sig = model_sig(dir, sig) == 0;
+    pthread_mutex_lock(&models_mu);
+    for (shared_model *m = models; have_sig && m != NULL; m = m->next) {
+        if (strcmp(m->dir, dir) == 0 && same_file(&m->sig[0], &sig[0]) &&
+            same_file(&m->sig[1], &sig[1])) {
+            m->refs++;
+            pthread_mutex_unlock(&models_mu);
+            *out = m;
+            return 0;
+        }
+    }
+    pthread_mutex_unlock(&models_mu);
+    /* Loaded outside the lock: other embedders keep opening meanwhile. Two threads may load
+     * the same model at once; each then keeps its own, which is only memory. */
+    shared_model *m = calloc(1, sizeof *m);
+    if (m == NULL || (m->dir = strdup(dir)) == NULL) {
+        free(m);
+        return lore_errf(err, LORE_ENOMEM, "out of memory opening embedder \"use\"");
+    }
+    int rc = use_load(dir, &m->model, err);
+    if (rc != 0) {
+        free(m->dir);
+        free(m);
+        return rc;
+    }
+    if (have_sig)
+        memcpy(m->sig, sig, sizeof m->sig);
+    m->refs = 1;
+    pthread_mutex_lock(&models_mu);
+    if (have_sig) { /* without a signature it is never found again: private */
+        m->next = models;
+        models = m;
+    }
+    pthread_mutex_unlock(&models_mu);
+    *out = m;
+    return 0;
+}
+
+size_t embed_use_loaded_models(void)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&models_mu);
+    for (shared_model *m = models; m != NULL; m = m->next)
+        n++;
+    pthread_mutex_unlock(&models_mu);
+    return n;
+}
+
+static void release_model(shared_model *m)
+{
+    pthread_mutex_lock(&models_mu);
+    int last = --m->refs == 0;
+    if (last)
+        for (shared_model **p = &models; *p != NULL; p = &(*p)->next)
+            if (*p == m) {
+                *p = m->next;
+                break;
+            }
+    pthread_mutex_unlock(&models_mu);
+    if (last) {
+        use_free(m->model);
+        free(m->dir);
+        free(m);
+    }
+}
 
 int embed_use_open(embedder *e, const char *dir, lore_err *err)
 {
@@ -67,7 +178,7 @@ int embed_use_open(embedder *e, const char *dir, lore_err *err)
         free(d);
         return lore_errf(err, LORE_ENOMEM, "out of memory opening embedder \"use\"");
     }
-    int rc = use_load(d, &u->model, err);
+    int rc = acquire_model(d, &u->shared, err);
     if (rc != 0) {
         if (dir == NULL || dir[0] == '\0')
             lore_err_wrap(err, "embedder \"use\" (set LORE_USE_MODEL_DIR or use \"use:DIR\" for "
@@ -77,6 +188,7 @@ int embed_use_open(embedder *e, const char *dir, lore_err *err)
         return rc;
     }
     free(d);
+    u->model = u->shared->model;
     char id[64];
     snprintf(id, sizeof id, "use:lite-%d-%016" PRIx64, USE_EMBED_VERSION,
              use_fingerprint(u->model));
@@ -97,7 +209,7 @@ void embed_use_close(embed_use *u)
 {
     if (u == NULL)
         return;
-    use_free(u->model);
+    release_model(u->shared);
     free(u);
 }
 

@@ -27,6 +27,8 @@
 #include <unistd.h>
 
 #include "embed.h"
+#include "embed_impl.h"
+#include "testutil.h"
 #include "use.h"
 
 #define MIN_COSINE 0.9999
@@ -566,6 +568,66 @@ static void test_embedder_windows(void **state)
     embed_close(e);
 }
 
+/* Embedders of one model directory share one loaded model, kept alive by the last of them;
+ * changed model files are loaded afresh. */
+static void test_embedder_shares_model(void **state)
+{
+    (void)state;
+    need_model();
+    lore_err err;
+    char spec[1100];
+    snprintf(spec, sizeof spec, "use:%s", model_dir);
+    size_t base = embed_use_loaded_models();
+    embedder *e1 = NULL, *e2 = NULL;
+    assert_int_equal(embed_open(spec, NULL, &e1, &err), 0);
+    assert_int_equal(embed_use_loaded_models(), base + 1);
+    assert_int_equal(embed_open(spec, NULL, &e2, &err), 0);
+    assert_int_equal(embed_use_loaded_models(), base + 1);
+    assert_string_equal(embed_id(e1), embed_id(e2));
+    const char *text = "where do I find my invoices";
+    float a[USE_DIM], b[USE_DIM];
+    assert_int_equal(embed_texts(e2, &text, 1, a, &err), 0);
+    embed_close(e1); /* the model stays for e2 */
+    assert_int_equal(embed_use_loaded_models(), base + 1);
+    assert_int_equal(embed_texts(e2, &text, 1, b, &err), 0);
+    assert_memory_equal(a, b, sizeof a);
+    embed_close(e2);
+    assert_int_equal(embed_use_loaded_models(), base);
+
+    /* A directory whose vocab.json is replaced (as a re-fetch does) is loaded again. */
+    char dir[256], path[1200], target[1200];
+    tu_mkdtemp("use-share", dir, sizeof dir);
+    static const char *const files[] = {"model.json", "vocab.json", "group1-shard1of7",
+                                        "group1-shard2of7", "group1-shard3of7",
+                                        "group1-shard4of7", "group1-shard5of7",
+                                        "group1-shard6of7", "group1-shard7of7"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        snprintf(target, sizeof target, "%s/%s", model_dir, files[i]);
+        assert_int_equal(symlink(target, path), 0);
+    }
+    snprintf(spec, sizeof spec, "use:%s", dir);
+    assert_int_equal(embed_open(spec, NULL, &e1, &err), 0);
+    assert_int_equal(embed_use_loaded_models(), base + 1);
+    snprintf(path, sizeof path, "%s/vocab.json", dir);
+    size_t len = 0;
+    char *vocab = tu_read_file(path, &len);
+    assert_non_null(vocab);
+    assert_int_equal(unlink(path), 0);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(vocab, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+    free(vocab);
+    assert_int_equal(embed_open(spec, NULL, &e2, &err), 0);
+    assert_int_equal(embed_use_loaded_models(), base + 2);
+    assert_string_equal(embed_id(e1), embed_id(e2)); /* same content, same identity */
+    embed_close(e1);
+    embed_close(e2);
+    assert_int_equal(embed_use_loaded_models(), base);
+    tu_rm_rf(dir);
+}
+
 static void test_embedder_missing_dir(void **state)
 {
     (void)state;
@@ -1019,6 +1081,7 @@ int main(void)
         cmocka_unit_test(test_bad_ids),
         cmocka_unit_test(test_embedder),
         cmocka_unit_test(test_embedder_windows),
+        cmocka_unit_test(test_embedder_shares_model),
         cmocka_unit_test(test_embedder_missing_dir),
         cmocka_unit_test(test_embedder_parallel),
         cmocka_unit_test(test_missing_dir),
