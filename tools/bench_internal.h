@@ -94,6 +94,9 @@ typedef struct bench_embed_result {
     double query_tokens_mean;
     bench_latency query;    /* one query per call, OpenBLAS 1 thread: wall ms */
     bench_latency query_cpu; /* the same calls' CPU time (ms) of the calling thread */
+    bench_latency search_query;     /* the search path (use_embed_query_ids: bf16 where the
+                                       CPU has AVX512-BF16), tokenizing included: wall ms */
+    bench_latency search_query_cpu; /* its CPU time (ms) */
     int node_ok;            /* the reference ran; node_note says why not otherwise */
     char node_note[512];
     char node_cmd[4096];    /* the command that ran it */

@@ -605,6 +605,9 @@ static void print_embed_text(const bench_embed_result *e)
     printf("    lore  CPU time of the calling thread: p50 %.2f ms, p99 %.2f ms (what the\n"
            "          computation costs; wall time also counts waiting for a busy core)\n",
            e->query_cpu.p50, e->query_cpu.p99);
+    printf("    lore  search path (bf16 products where the CPU has AVX512-BF16): p50 %.2f ms,\n"
+           "          p99 %.2f ms; CPU p50 %.2f ms\n",
+           e->search_query.p50, e->search_query.p99, e->search_query_cpu.p50);
     if (e->node_ok)
         printf("    node  p50 %.2f ms, p99 %.2f ms, mean %.2f ms (%zu calls)\n",
                e->node_query.p50, e->node_query.p99, e->node_query.mean, e->node_query.n);
@@ -649,6 +652,9 @@ static cJSON *json_embed(const bench_embed_result *e)
     cJSON_AddNumberToObject(q, "mean_ms", e->query.mean);
     cJSON_AddNumberToObject(q, "cpu_p50_ms", e->query_cpu.p50);
     cJSON_AddNumberToObject(q, "cpu_p99_ms", e->query_cpu.p99);
+    cJSON_AddNumberToObject(q, "search_path_p50_ms", e->search_query.p50);
+    cJSON_AddNumberToObject(q, "search_path_p99_ms", e->search_query.p99);
+    cJSON_AddNumberToObject(q, "search_path_cpu_p50_ms", e->search_query_cpu.p50);
     cJSON *n = cJSON_AddObjectToObject(o, "node");
     cJSON_AddBoolToObject(n, "ran", e->node_ok);
     cJSON_AddStringToObject(n, "note", e->node_note);
