@@ -391,15 +391,24 @@ static void test_bad_ids(void **state)
 
 /* ---- the embedder kind ---- */
 
+/* A "use" embedder over the model in dir. */
+static embedder *open_use(const char *dir)
+{
+    char spec[1100];
+    snprintf(spec, sizeof spec, "use:%s", dir);
+    embedder *e = NULL;
+    lore_err err;
+    if (embed_open(spec, NULL, &e, &err) != 0)
+        fail_msg("embed_open(%s): %s", spec, err.msg);
+    return e;
+}
+
 static void test_embedder(void **state)
 {
     (void)state;
     need_model();
     lore_err err;
-    char spec[1100];
-    snprintf(spec, sizeof spec, "use:%s", model_dir);
-    embedder *e = NULL;
-    assert_int_equal(embed_open(spec, NULL, &e, &err), 0);
+    embedder *e = open_use(model_dir);
     assert_int_equal(embed_dim(e), USE_DIM);
     assert_true(strncmp(embed_id(e), "use:lite-", 9) == 0);
     assert_null(strchr(embed_id(e), '/')); /* the path is not part of the identity */
@@ -496,10 +505,7 @@ static void test_embedder_windows(void **state)
     (void)state;
     need_model();
     lore_err err;
-    char spec[1100];
-    snprintf(spec, sizeof spec, "use:%s", model_dir);
-    embedder *e = NULL;
-    assert_int_equal(embed_open(spec, NULL, &e, &err), 0);
+    embedder *e = open_use(model_dir);
     static const char body[] =
         "Mileage driven with a personal car is reimbursed per kilometre at the rate set by "
         "the finance team; submit the trip's start and end points with the date. Per diem "
@@ -575,13 +581,10 @@ static void test_embedder_shares_model(void **state)
     (void)state;
     need_model();
     lore_err err;
-    char spec[1100];
-    snprintf(spec, sizeof spec, "use:%s", model_dir);
     size_t base = embed_use_loaded_models();
-    embedder *e1 = NULL, *e2 = NULL;
-    assert_int_equal(embed_open(spec, NULL, &e1, &err), 0);
+    embedder *e1 = open_use(model_dir);
     assert_int_equal(embed_use_loaded_models(), base + 1);
-    assert_int_equal(embed_open(spec, NULL, &e2, &err), 0);
+    embedder *e2 = open_use(model_dir);
     assert_int_equal(embed_use_loaded_models(), base + 1);
     assert_string_equal(embed_id(e1), embed_id(e2));
     const char *text = "where do I find my invoices";
@@ -606,8 +609,7 @@ static void test_embedder_shares_model(void **state)
         snprintf(target, sizeof target, "%s/%s", model_dir, files[i]);
         assert_int_equal(symlink(target, path), 0);
     }
-    snprintf(spec, sizeof spec, "use:%s", dir);
-    assert_int_equal(embed_open(spec, NULL, &e1, &err), 0);
+    e1 = open_use(dir);
     assert_int_equal(embed_use_loaded_models(), base + 1);
     snprintf(path, sizeof path, "%s/vocab.json", dir);
     size_t len = 0;
@@ -619,7 +621,7 @@ static void test_embedder_shares_model(void **state)
     assert_int_equal(fwrite(vocab, 1, len, f), len);
     assert_int_equal(fclose(f), 0);
     free(vocab);
-    assert_int_equal(embed_open(spec, NULL, &e2, &err), 0);
+    e2 = open_use(dir);
     assert_int_equal(embed_use_loaded_models(), base + 2);
     assert_string_equal(embed_id(e1), embed_id(e2)); /* same content, same identity */
     embed_close(e1);
@@ -716,10 +718,7 @@ static void test_embedder_parallel(void **state)
     (void)state;
     need_model();
     lore_err err;
-    char spec[1100];
-    snprintf(spec, sizeof spec, "use:%s", model_dir);
-    embedder *e = NULL;
-    assert_int_equal(embed_open(spec, NULL, &e, &err), 0);
+    embedder *e = open_use(model_dir);
     enum { N = 48 };
     char *texts[N];
     for (int i = 0; i < N; i++) {
