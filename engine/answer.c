@@ -251,11 +251,14 @@ static embedder *validation_embedder(answerer *a)
 /* ---- the pipeline ---- */
 
 static int answer_extractive(answerer *a, const answer_request *rq, char **texts,
-                             answer_result *r, lore_err *err)
+                             const search_results *sr, answer_result *r, lore_err *err)
 {
     r->mode = "extractive";
     double t = http_now_ms();
-    extract_options eo = {3, 3, 0.2, a->an, validation_embedder(a)};
+    embedder *emb = validation_embedder(a);
+    /* The search embedded the question already. */
+    const float *qv = emb != NULL && sr->query_dim == embed_dim(emb) ? sr->query_vec : NULL;
+    extract_options eo = {3, 3, 0.2, a->an, emb, qv};
     extract_result ex;
     int rc = extract_answer(r->query, (const char *const *)texts, r->n_sources, &eo, &ex, err);
     r->ms.validate = http_now_ms() - t;
@@ -463,7 +466,7 @@ int answerer_ask(answerer *a, const answer_request *rq, answer_result *r, lore_e
             } else if (rc == 0 && use_llm) {
                 rc = answer_llm(a, rq, texts, hist, keep, q_red, r, err);
             } else if (rc == 0) {
-                rc = answer_extractive(a, rq, texts, r, err);
+                rc = answer_extractive(a, rq, texts, &sr, r, err);
             }
         }
     }

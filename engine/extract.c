@@ -73,12 +73,17 @@ int extract_answer(const char *question, const char *const *sources, size_t n_so
     int rc = validate_terms(o->analyzer, question, &qterms, &nq, err);
     float *qv = NULL;
     int dim = 0;
+    const float *qvec = o->question_vec;
     if (rc == 0 && o->emb != NULL && embed_dim(o->emb) > 0) {
         const char *one[1] = {question};
         lore_err e2 = {0};
         /* The semantic part only sharpens the ranking; without it, lexical alone decides. */
-        if (embed_texts_alloc(o->emb, one, 1, &qv, &e2) == 0 && qv != NULL)
+        if (qvec != NULL)
             dim = embed_dim(o->emb);
+        else if (embed_texts_alloc(o->emb, one, 1, &qv, &e2) == 0 && qv != NULL)
+            dim = embed_dim(o->emb);
+        if (qv != NULL)
+            qvec = qv;
     }
 
     cand *cs = NULL;
@@ -145,7 +150,7 @@ int extract_answer(const char *question, const char *const *sources, size_t n_so
             for (size_t i = 0; i < nc; i++) {
                 double c = 0;
                 for (int d = 0; d < dim; d++)
-                    c += (double)qv[d] * (double)sv[i * (size_t)dim + (size_t)d];
+                    c += (double)qvec[d] * (double)sv[i * (size_t)dim + (size_t)d];
                 cs[i].score = 0.75 * cs[i].score + 0.5 * c;
             }
         }

@@ -25,6 +25,9 @@ typedef struct extract_options {
     double min_score;        /* e.g. 0.3 */
     text_analyzer *analyzer; /* required */
     embedder *emb;           /* may be NULL */
+    /* The question's vector when the caller has it (search_results.query_vec: embed_dim(emb)
+     * floats), else NULL and the question is embedded here. */
+    const float *question_vec;
 } extract_options;
 
 typedef struct extract_result {

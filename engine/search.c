@@ -487,7 +487,8 @@ static int collapse_windows(cand *c, size_t found, size_t *n)
 }
 
 static int run_vector(searcher *s, const char *question, const search_options *o, cand **out,
-                      size_t *n, double *ms_embed, double *ms_vector, lore_err *err)
+                      size_t *n, float **qv_out, double *ms_embed, double *ms_vector,
+                      lore_err *err)
 {
     *n = 0;
     vindex *vi = coll_vindex(s->c);
@@ -553,7 +554,10 @@ static int run_vector(searcher *s, const char *question, const search_options *o
 done:
     *ms_embed = t1 - t0;
     *ms_vector = now_ms() - t1;
-    free(qv);
+    if (rc == 0)
+        *qv_out = qv;
+    else
+        free(qv);
     free(ids);
     free(scores);
     free(c);
@@ -923,8 +927,10 @@ int search_run(searcher *s, const char *question, const search_options *o, searc
     double t2 = now_ms();
     out->ms_bm25 = t2 - t1;
     if (o->mode != SEARCH_BM25 &&
-        (rc = run_vector(s, question, o, &den, &nden, &out->ms_embed, &out->ms_vector, err)) != 0)
+        (rc = run_vector(s, question, o, &den, &nden, &out->query_vec, &out->ms_embed,
+                         &out->ms_vector, err)) != 0)
         goto done;
+    out->query_dim = out->query_vec != NULL ? embed_dim(coll_embedder(s->c)) : 0;
     double t3 = now_ms();
     if ((rc = fuse(lex, nlex, den, nden, o, &fused, &nfused)) != 0) {
         rc = lore_errf(err, LORE_ENOMEM, "out of memory fusing results");
@@ -969,4 +975,6 @@ void search_results_free(search_results *r)
     free(r->cands);
     r->cands = NULL;
     r->ncands = 0;
+    free(r->query_vec);
+    r->query_vec = NULL;
 }

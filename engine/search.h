@@ -124,6 +124,11 @@ typedef struct search_results {
     /* Timings of the stages, milliseconds. */
     double ms_analyze, ms_bm25, ms_embed, ms_vector, ms_fuse, ms_rerank, ms_fetch;
     size_t bm25_rows_scored_bound; /* the postings the selecting terms match (cost bound) */
+    /* The question's vector as the search embedded it (embed_query), query_dim floats; NULL
+     * when it embedded nothing (BM25 mode, no vectors). Freed by search_results_free: later
+     * stages (extractive answers) use it instead of embedding the question again. */
+    float *query_vec;
+    int query_dim;
 } search_results;
 
 typedef struct searcher searcher;

@@ -28,7 +28,7 @@ static void test_extract(void **state)
     assert_int_equal(text_analyzer_new("en", &an, &err), 0);
     assert_int_equal(embed_open("hash:256", NULL, &emb, &err), 0);
     for (int with_emb = 0; with_emb <= 1; with_emb++) {
-        extract_options o = {2, 3, 0.3, an, with_emb ? emb : NULL};
+        extract_options o = {2, 3, 0.3, an, with_emb ? emb : NULL, NULL};
         extract_result r;
         assert_int_equal(extract_answer("how long is the password reset link valid", SRC, 2, &o,
                                         &r, &err), 0);
@@ -49,8 +49,25 @@ static void test_extract(void **state)
         assert_int_equal(r.n_sentences, 0);
         extract_result_free(&r);
     }
+    /* The question's vector given by the caller (as the search embedded it) gives the
+     * answer embedding it here gives. */
+    {
+        const char *q = "how long is the password reset link valid";
+        float *qv = NULL;
+        assert_int_equal(embed_texts_alloc(emb, &q, 1, &qv, &err), 0);
+        extract_options mine = {2, 3, 0.3, an, emb, NULL}, given = {2, 3, 0.3, an, emb, qv};
+        extract_result a, b;
+        assert_int_equal(extract_answer(q, SRC, 2, &mine, &a, &err), 0);
+        assert_int_equal(extract_answer(q, SRC, 2, &given, &b, &err), 0);
+        assert_non_null(a.text);
+        assert_string_equal(a.text, b.text);
+        assert_true(a.best == b.best);
+        extract_result_free(&a);
+        extract_result_free(&b);
+        free(qv);
+    }
     /* In source order, several sentences from the first source. */
-    extract_options o = {3, 3, 0.3, an, NULL};
+    extract_options o = {3, 3, 0.3, an, NULL, NULL};
     extract_result r;
     assert_int_equal(extract_answer("refund after cancel within 14 days", SRC, 2, &o, &r, &err), 0);
     assert_non_null(r.text);
