@@ -926,10 +926,17 @@ int search_run(searcher *s, const char *question, const search_options *o, searc
         goto done;
     double t2 = now_ms();
     out->ms_bm25 = t2 - t1;
+    int embedder_down = 0;
     if (o->mode != SEARCH_BM25 &&
         (rc = run_vector(s, question, o, &den, &nden, &out->query_vec, &out->ms_embed,
-                         &out->ms_vector, err)) != 0)
-        goto done;
+                         &out->ms_vector, err)) != 0) {
+        /* A hybrid search outlives a dead embeddings server on its lexical side; a vector
+         * search has nothing else. */
+        if (rc != LORE_ENET || o->mode != SEARCH_HYBRID)
+            goto done;
+        embedder_down = 1;
+        rc = 0;
+    }
     out->query_dim = out->query_vec != NULL ? embed_dim(coll_embedder(s->c)) : 0;
     double t3 = now_ms();
     if ((rc = fuse(lex, nlex, den, nden, o, &fused, &nfused)) != 0) {
@@ -943,6 +950,10 @@ int search_run(searcher *s, const char *question, const search_options *o, searc
         goto done;
     double t5 = now_ms();
     out->ms_rerank = t5 - t4;
+    if (embedder_down) {
+        out->decision = SEARCH_REFUSE;
+        out->reason = SEARCH_REASON_EMBEDDER_DOWN;
+    }
     rc = fetch_hits(s, head, nhead, fused, nfused, tail, &tl, o, out, err);
     out->ms_fetch = now_ms() - t5;
 done:

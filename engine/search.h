@@ -97,6 +97,9 @@ typedef struct search_hit {
 #define SEARCH_REASON_NO_MATCH "no_match"             /* nothing was retrieved at all */
 #define SEARCH_REASON_LOW_CONFIDENCE "low_confidence" /* confidence below the threshold */
 #define SEARCH_REASON_RERANKER_DOWN "reranker_unavailable" /* the cross-encoder failed */
+/* A remote embeddings server failed (LORE_ENET): the results are the lexical side's alone,
+ * shown but never answered from, since the confidence model assumes both sides. */
+#define SEARCH_REASON_EMBEDDER_DOWN "embedder_unavailable"
 
 /* A reranked candidate chunk with its features (search_options.keep_candidates). */
 typedef struct search_cand {

@@ -215,6 +215,24 @@ if search_ids | grep -qx "$gone_id"; then
 fi
 ok "delete: $gone_id gone from search (bm25, vector, hybrid) and stats"
 
+# ---- 5b. the embeddings server goes away: hybrid search answers from BM25 alone and refuses
+# (handing off); vector search, which has nothing else, fails naming the server ----
+lore_ok down_idx index "$HC" --collection down --embedder "$EMBEDDER" --json -q
+bg_stop "$FAKE_PID"
+lore_ok down_search search "$query" --collection down --json -k 5
+assert_eq "$(json_str reason)" embedder_unavailable "server down: refusal reason"
+assert_eq "$(json_str decision)" refuse "server down: decision"
+[ -n "$(search_ids | head -n1)" ] || { show "$OUT"; fail "server down: no results"; }
+if grep -qE '"dense_rank":[1-9]' "$OUT"; then
+    show "$OUT"
+    fail "server down: a hit has a dense rank"
+fi
+run down_vec "$LORE" search "$query" --collection down --mode vector --json
+expect_rc 1 "vector search with the server down"
+assert_grep "$ERR" "127.0.0.1:$FAKE_PORT" "vector search with the server down: message"
+fake_start emb_again
+ok "embeddings server down: hybrid falls back to BM25 with reason embedder_unavailable"
+
 # Deleting is also stable: the next run writes nothing.
 db5=$(sha "$DB")
 lore_ok idx6 index "$HC" --json -q
