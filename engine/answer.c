@@ -17,7 +17,7 @@
 
 struct answer_env {
     cconf conf;
-    llm_breaker *primary, *fallback;
+    breaker *primary, *fallback;
     FILE *debug;
 };
 
@@ -40,10 +40,10 @@ int answer_env_new(const cconf *cfg, answer_env **out, lore_err *err)
         return lore_errf(err, LORE_ENOMEM, "out of memory creating the answer environment");
     int rc = cconf_copy(cfg, &e->conf, err);
     if (rc == 0)
-        rc = llm_breaker_new(cfg->llm.breaker_failures, cfg->llm.breaker_cooldown_ms,
+        rc = breaker_new(cfg->llm.breaker_failures, cfg->llm.breaker_cooldown_ms,
                              &e->primary, err);
     if (rc == 0)
-        rc = llm_breaker_new(cfg->llm.breaker_failures, cfg->llm.breaker_cooldown_ms,
+        rc = breaker_new(cfg->llm.breaker_failures, cfg->llm.breaker_cooldown_ms,
                              &e->fallback, err);
     if (rc != 0) {
         answer_env_free(e);
@@ -61,8 +61,8 @@ void answer_env_free(answer_env *env)
     if (env == NULL)
         return;
     cconf_free(&env->conf);
-    llm_breaker_free(env->primary);
-    llm_breaker_free(env->fallback);
+    breaker_free(env->primary);
+    breaker_free(env->fallback);
     free(env);
 }
 
@@ -70,7 +70,7 @@ const cconf *answer_env_conf(const answer_env *env) { return &env->conf; }
 
 int answer_env_breaker_open(answer_env *env, int fallback)
 {
-    return llm_breaker_get(fallback ? env->fallback : env->primary) != LLM_BREAKER_CLOSED;
+    return breaker_get(fallback ? env->fallback : env->primary) != BREAKER_CLOSED;
 }
 void answer_env_set_debug(answer_env *env, FILE *f) { env->debug = f; }
 

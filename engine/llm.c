@@ -9,111 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- circuit breaker ---- */
-
-struct llm_breaker {
-    pthread_mutex_t mu;
-    int threshold;
-    long cooldown_ms;
-    llm_breaker_state state;
-    int failures;     /* in a row */
-    double opened_at; /* ms */
-    int probing;      /* a half-open probe is in flight */
-};
-
-int llm_breaker_new(int failures, long cooldown_ms, llm_breaker **out, lore_err *err)
-{
-    *out = NULL;
-    llm_breaker *b = calloc(1, sizeof *b);
-    if (b == NULL)
-        return lore_errf(err, LORE_ENOMEM, "out of memory creating a circuit breaker");
-    if (pthread_mutex_init(&b->mu, NULL) != 0) {
-        free(b);
-        return lore_errf(err, LORE_ENOMEM, "cannot create a circuit breaker mutex");
-    }
-    b->threshold = failures > 0 ? failures : 1;
-    b->cooldown_ms = cooldown_ms >= 0 ? cooldown_ms : 0;
-    *out = b;
-    return 0;
-}
-
-void llm_breaker_free(llm_breaker *b)
-{
-    if (b == NULL)
-        return;
-    pthread_mutex_destroy(&b->mu);
-    free(b);
-}
-
-llm_breaker_state llm_breaker_get(llm_breaker *b)
-{
-    pthread_mutex_lock(&b->mu);
-    llm_breaker_state s = b->state;
-    pthread_mutex_unlock(&b->mu);
-    return s;
-}
-
-const char *llm_breaker_state_name(llm_breaker_state s)
-{
-    switch (s) {
-    case LLM_BREAKER_CLOSED: return "closed";
-    case LLM_BREAKER_OPEN: return "open";
-    case LLM_BREAKER_HALF_OPEN: return "half_open";
-    }
-    return "?";
-}
-
-/* May this caller send a request now? When the cooldown has passed, exactly one caller
- * becomes the probe (*probe = 1). */
-static int breaker_allow(llm_breaker *b, int *probe)
-{
-    *probe = 0;
-    pthread_mutex_lock(&b->mu);
-    int ok = 0;
-    if (b->state == LLM_BREAKER_CLOSED) {
-        ok = 1;
-    } else if (b->state == LLM_BREAKER_OPEN) {
-        if (http_now_ms() - b->opened_at >= (double)b->cooldown_ms) {
-            b->state = LLM_BREAKER_HALF_OPEN;
-            b->probing = 1;
-            *probe = 1;
-            ok = 1;
-        }
-    } else if (!b->probing) {
-        b->probing = 1;
-        *probe = 1;
-        ok = 1;
-    }
-    pthread_mutex_unlock(&b->mu);
-    return ok;
-}
-
-static void breaker_result(llm_breaker *b, int probe, int success, int counts)
-{
-    pthread_mutex_lock(&b->mu);
-    if (probe)
-        b->probing = 0;
-    if (success) {
-        b->state = LLM_BREAKER_CLOSED;
-        b->failures = 0;
-    } else if (counts) {
-        if (b->state == LLM_BREAKER_HALF_OPEN) {
-            b->state = LLM_BREAKER_OPEN;
-            b->opened_at = http_now_ms();
-        } else if (b->state == LLM_BREAKER_CLOSED && ++b->failures >= b->threshold) {
-            b->state = LLM_BREAKER_OPEN;
-            b->opened_at = http_now_ms();
-        }
-    }
-    pthread_mutex_unlock(&b->mu);
-}
 
 /* ---- client ---- */
 
 typedef struct endpoint {
     char *base_url, *model;
     http_client *http;
-    llm_breaker *breaker;
+    breaker *breaker;
     int own_breaker;
 } endpoint;
 
@@ -134,13 +36,13 @@ static void endpoint_free(endpoint *e)
 {
     http_client_free(e->http);
     if (e->own_breaker)
-        llm_breaker_free(e->breaker);
+        breaker_free(e->breaker);
     free(e->base_url);
     free(e->model);
 }
 
 static int endpoint_init(endpoint *e, const char *base_url, const char *model,
-                         const cconf_llm *conf, llm_breaker *shared, lore_err *err)
+                         const cconf_llm *conf, breaker *shared, lore_err *err)
 {
     size_t n = strlen(base_url);
     while (n > 0 && base_url[n - 1] == '/')
@@ -167,13 +69,13 @@ static int endpoint_init(endpoint *e, const char *base_url, const char *model,
     if (shared != NULL) {
         e->breaker = shared;
     } else {
-        rc = llm_breaker_new(conf->breaker_failures, conf->breaker_cooldown_ms, &e->breaker, err);
+        rc = breaker_new(conf->breaker_failures, conf->breaker_cooldown_ms, &e->breaker, err);
         e->own_breaker = rc == 0;
     }
     return rc;
 }
 
-int llm_new(const cconf_llm *conf, llm_breaker *primary, llm_breaker *fallback, llm **out,
+int llm_new(const cconf_llm *conf, breaker *primary, breaker *fallback, llm **out,
             lore_err *err)
 {
     *out = NULL;
@@ -226,7 +128,7 @@ void llm_free(llm *l)
 
 void llm_set_debug(llm *l, FILE *f) { l->debug = f; }
 int llm_has_fallback(const llm *l) { return l->n_ep > 1; }
-llm_breaker *llm_primary_breaker(llm *l) { return l->ep[0].breaker; }
+breaker *llm_primary_breaker(llm *l) { return l->ep[0].breaker; }
 
 const char *llm_failure_name(llm_failure f)
 {

@@ -8,7 +8,7 @@
  * - Retries: 429, 5xx, connection errors, timeouts and malformed replies are retried with
  *   jittered exponential backoff (Retry-After honoured, http.h), up to `retries` times per
  *   endpoint, but never once answer text has been passed to the token callback.
- * - Circuit breaker per endpoint (llm_breaker, shareable between threads): after
+ * - Circuit breaker per endpoint (breaker.h, shareable between threads): after
  *   `breaker_failures` failed attempts in a row it opens and requests skip the endpoint; after
  *   `breaker_cooldown_ms` one probe request is let through (half-open); its success closes the
  *   breaker, its failure opens it again. Client errors (4xx other than 429) do not count.
@@ -30,27 +30,19 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "breaker.h"
 #include "cconf.h"
 #include "err.h"
 
-typedef struct llm_breaker llm_breaker;
-
-typedef enum llm_breaker_state { LLM_BREAKER_CLOSED, LLM_BREAKER_OPEN, LLM_BREAKER_HALF_OPEN } llm_breaker_state;
-
-int llm_breaker_new(int failures, long cooldown_ms, llm_breaker **out, lore_err *err);
-void llm_breaker_free(llm_breaker *b);
-llm_breaker_state llm_breaker_get(llm_breaker *b);
-const char *llm_breaker_state_name(llm_breaker_state s);
-
 typedef struct llm llm;
 
-int llm_new(const cconf_llm *conf, llm_breaker *primary, llm_breaker *fallback, llm **out,
+int llm_new(const cconf_llm *conf, breaker *primary, breaker *fallback, llm **out,
             lore_err *err);
 void llm_free(llm *l);
 void llm_set_debug(llm *l, FILE *f);
 /* 1 when a fallback endpoint/model is configured. */
 int llm_has_fallback(const llm *l);
-llm_breaker *llm_primary_breaker(llm *l);
+breaker *llm_primary_breaker(llm *l);
 
 typedef struct llm_message {
     const char *role;    /* "system", "user", "assistant" */

@@ -263,7 +263,7 @@ static void test_429_then_success(void **state)
     assert_string_equal(r.content, WANT);
     assert_int_equal(r.attempts, 2);
     assert_int_equal(r.fallback, 0);
-    assert_int_equal(llm_breaker_get(llm_primary_breaker(l)), LLM_BREAKER_CLOSED);
+    assert_int_equal(breaker_get(llm_primary_breaker(l)), BREAKER_CLOSED);
     llm_reply_free(&r);
     stop_llm(l, &f);
     cJSON *log = fake_log(&f);
@@ -283,10 +283,10 @@ static void test_500s_open_breaker_and_use_fallback(void **state)
     c.fallback_model = (char *)"backup";
     c.retries = 1;
     c.breaker_failures = 3;
-    llm_breaker *pb = NULL, *fb = NULL;
+    breaker *pb = NULL, *fb = NULL;
     lore_err err = {0, ""};
-    assert_int_equal(llm_breaker_new(3, 600000, &pb, &err), 0);
-    assert_int_equal(llm_breaker_new(3, 600000, &fb, &err), 0);
+    assert_int_equal(breaker_new(3, 600000, &pb, &err), 0);
+    assert_int_equal(breaker_new(3, 600000, &fb, &err), 0);
     llm *l = NULL;
     assert_int_equal(llm_new(&c, pb, fb, &l, &err), 0);
     assert_true(llm_has_fallback(l));
@@ -297,12 +297,12 @@ static void test_500s_open_breaker_and_use_fallback(void **state)
     assert_string_equal(r.content, WANT);
     assert_int_equal(r.fallback, 1);
     assert_int_equal(r.attempts, 3);
-    assert_int_equal(llm_breaker_get(pb), LLM_BREAKER_CLOSED);
+    assert_int_equal(breaker_get(pb), BREAKER_CLOSED);
     llm_reply_free(&r);
     /* Call 2: the third failure opens the primary's breaker. */
     assert_int_equal(llm_chat(l, MSGS, NMSGS, 0, 1, NULL, NULL, &r, &err), 0);
     assert_int_equal(r.fallback, 1);
-    assert_int_equal(llm_breaker_get(pb), LLM_BREAKER_OPEN);
+    assert_int_equal(breaker_get(pb), BREAKER_OPEN);
     llm_reply_free(&r);
     /* Call 3: the open breaker skips the primary altogether. */
     cJSON *log = fake_log(&f);
@@ -317,7 +317,7 @@ static void test_500s_open_breaker_and_use_fallback(void **state)
     cJSON *last = cJSON_GetArrayItem(log, before);
     assert_string_equal(cJSON_GetObjectItem(last, "model")->valuestring, "backup");
     cJSON_Delete(log);
-    assert_int_equal(llm_breaker_get(fb), LLM_BREAKER_CLOSED);
+    assert_int_equal(breaker_get(fb), BREAKER_CLOSED);
     llm_free(l);
 
     /* Without a fallback, an open breaker fails at once and names the breaker. */
@@ -328,8 +328,8 @@ static void test_500s_open_breaker_and_use_fallback(void **state)
     assert_non_null(strstr(err.msg, "circuit breaker open"));
     llm_reply_free(&r);
     llm_free(l);
-    llm_breaker_free(pb);
-    llm_breaker_free(fb);
+    breaker_free(pb);
+    breaker_free(fb);
     fake_stop(&f);
 }
 
@@ -345,21 +345,21 @@ static void test_breaker_half_open_probe(void **state)
     c.breaker_failures = 2;
     c.breaker_cooldown_ms = 0; /* probe at the next call */
     llm *l = open_llm(&c);
-    llm_breaker *b = llm_primary_breaker(l);
+    breaker *b = llm_primary_breaker(l);
     llm_reply r;
     lore_err err = {0, ""};
     assert_int_equal(llm_chat(l, MSGS, NMSGS, 0, 0, NULL, NULL, &r, &err), LORE_ENET);
     assert_non_null(strstr(err.msg, "503"));
     llm_reply_free(&r);
-    assert_int_equal(llm_breaker_get(b), LLM_BREAKER_CLOSED);
+    assert_int_equal(breaker_get(b), BREAKER_CLOSED);
     assert_int_equal(llm_chat(l, MSGS, NMSGS, 0, 0, NULL, NULL, &r, &err), LORE_ENET);
     llm_reply_free(&r);
-    assert_int_equal(llm_breaker_get(b), LLM_BREAKER_OPEN);
+    assert_int_equal(breaker_get(b), BREAKER_OPEN);
     /* The cooldown is over: one probe goes through, succeeds, and closes the breaker. */
     assert_int_equal(llm_chat(l, MSGS, NMSGS, 0, 0, NULL, NULL, &r, &err), 0);
     assert_int_equal(r.attempts, 1);
     llm_reply_free(&r);
-    assert_int_equal(llm_breaker_get(b), LLM_BREAKER_CLOSED);
+    assert_int_equal(breaker_get(b), BREAKER_CLOSED);
     stop_llm(l, &f);
 }
 
