@@ -30,6 +30,8 @@ static void conf_from_options(const embed_options *o, embed_conf *c)
     c->backoff_ms = (o && o->backoff_ms > 0) ? o->backoff_ms : 200;
     c->api_key_env = (o && o->api_key_env && o->api_key_env[0]) ? o->api_key_env
                                                                 : "LORE_EMBED_API_KEY";
+    c->breaker_failures = (o && o->breaker_failures > 0) ? o->breaker_failures : 3;
+    c->breaker_cooldown_ms = (o && o->breaker_cooldown_ms > 0) ? o->breaker_cooldown_ms : 5000;
 }
 
 /* Parses the decimal DIM of "hash:DIM"; digits only, so "hash:+8" or "hash:8 " are rejected

@@ -32,7 +32,9 @@
  * from the environment variable named by `api_key_env` (default LORE_EMBED_API_KEY) and is sent
  * as a Bearer token (read once, at embed_open; unset or empty = no Authorization header).
  * Errors name the server URL and the HTTP status. Worst case per batch: (retries + 1) *
- * timeout_ms plus the backoffs. Note: retries 0 means no retry; -1 selects the default, so a
+ * timeout_ms plus the backoffs. A circuit breaker per server URL, shared by the process's
+ * embedders (breaker.h), makes requests fail at once after breaker_failures failed ones in a
+ * row (transport errors, 429, 5xx), letting one through every breaker_cooldown_ms. Note: retries 0 means no retry; -1 selects the default, so a
  * zero-initialised embed_options disables retries.
  *
  * Spec syntax: MODEL is everything between "openai:" and the "@http://" or "@https://" that
@@ -60,6 +62,9 @@ typedef struct embed_options {
     int retries;             /* retries after the first attempt; -1 = default 4 */
     long backoff_ms;         /* first backoff; 0 = default 200 */
     const char *api_key_env; /* NULL = "LORE_EMBED_API_KEY" */
+    int breaker_failures;    /* failed requests in a row that open the server's circuit
+                                breaker; 0 = default 3 */
+    long breaker_cooldown_ms; /* how long it stays open before a probe; 0 = default 5000 */
 } embed_options;
 
 typedef struct embedder embedder;

@@ -21,6 +21,8 @@ typedef struct embed_conf {
     int retries;
     long backoff_ms;
     const char *api_key_env; /* never NULL; points at static or caller storage, used at open only */
+    int breaker_failures;
+    long breaker_cooldown_ms;
 } embed_conf;
 
 typedef struct embed_hash embed_hash;

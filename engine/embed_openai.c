@@ -4,7 +4,15 @@
  * One HTTP client (http.h: one libcurl easy handle) per embedder, reused for every request
  * so the connection is kept alive between batches. Transient failures (429, 5xx, connect
  * errors, timeouts) are retried by http_post with jittered exponential backoff; everything
- * else fails at once with the server's own error message. */
+ * else fails at once with the server's own error message.
+ *
+ * Circuit breaker (breaker.h), one per server URL for the whole process (a server has one
+ * health, and `lore serve` opens a collection's embedder once per worker): after
+ * breaker_failures requests in a row fail for the server's sake (transport errors, 429,
+ * 5xx, after their retries), requests fail at once for breaker_cooldown_ms instead of
+ * waiting through the retries, then one probe is let through. Searches then fall back to
+ * BM25 without delay (search.h, SEARCH_REASON_EMBEDDER_DOWN). */
+#include "breaker.h"
 #include "embed_impl.h"
 #include "http.h"
 #include "sbuf.h"
@@ -12,6 +20,7 @@
 #include <assert.h>
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -23,7 +32,46 @@ struct embed_openai {
     char *base_url; /* no trailing '/'; named in error messages */
     size_t batch;
     http_client *http;
+    breaker *breaker; /* the process's one for base_url (not owned) */
+    int breaker_failures;
+    long breaker_cooldown_ms;
 };
+
+/* The process's breakers, by server URL; kept until exit (a few bytes per server). */
+typedef struct url_breaker {
+    char *url;
+    breaker *b;
+    struct url_breaker *next;
+} url_breaker;
+
+static pthread_mutex_t breakers_mu = PTHREAD_MUTEX_INITIALIZER;
+static url_breaker *breakers;
+
+static int breaker_for(const char *url, const embed_conf *conf, breaker **out, lore_err *err)
+{
+    pthread_mutex_lock(&breakers_mu);
+    int rc = 0;
+    url_breaker *u = breakers;
+    while (u != NULL && strcmp(u->url, url) != 0)
+        u = u->next;
+    if (u == NULL) {
+        u = calloc(1, sizeof *u);
+        if (u == NULL || (u->url = strdup(url)) == NULL ||
+            breaker_new(conf->breaker_failures, conf->breaker_cooldown_ms, &u->b, err) != 0) {
+            if (u != NULL)
+                free(u->url);
+            free(u);
+            u = NULL;
+            rc = lore_errf(err, LORE_ENOMEM, "out of memory creating a circuit breaker");
+        } else {
+            u->next = breakers;
+            breakers = u;
+        }
+    }
+    *out = u != NULL ? u->b : NULL;
+    pthread_mutex_unlock(&breakers_mu);
+    return rc;
+}
 
 /* Fills err with "embeddings server BASE_URL <what>". */
 static int server_errf(const embed_openai *o, lore_err *err, int code, const char *fmt, ...)
@@ -74,7 +122,9 @@ int embed_openai_open(embedder *e, const char *model, const char *base_url,
     sbuf_free(&label);
     if (rc != 0)
         return lore_err_wrap(err, "opening embedder %s", e->id);
-    return 0;
+    o->breaker_failures = conf->breaker_failures;
+    o->breaker_cooldown_ms = conf->breaker_cooldown_ms;
+    return breaker_for(o->base_url, conf, &o->breaker, err);
 }
 
 void embed_openai_close(embed_openai *o)
@@ -90,10 +140,20 @@ void embed_openai_close(embed_openai *o)
 /* POSTs body and leaves a 2xx reply in http_reply(o->http). */
 static int post(embedder *e, const char *body, size_t len, lore_err *err)
 {
+    embed_openai *o = e->openai;
+    int probe = 0;
+    if (!breaker_allow(o->breaker, &probe))
+        return server_errf(o, err, LORE_ENET,
+                           "is failing: circuit breaker open after %d failed requests in a row "
+                           "(one request is let through every %ld ms)",
+                           o->breaker_failures, o->breaker_cooldown_ms);
     http_request rq = {body, len, NULL, NULL, 0};
     int attempts = 0;
-    int rc = http_post(e->openai->http, &rq, &attempts, err);
+    int rc = http_post(o->http, &rq, &attempts, err);
     e->requests += (unsigned long)attempts;
+    /* Only the server's own trouble counts: a 400 or 401 says nothing about its health. */
+    const http_outcome *oc = http_last_outcome(o->http);
+    breaker_result(o->breaker, probe, rc == 0, rc != 0 && (oc->transient || oc->status == 0));
     return rc;
 }
 

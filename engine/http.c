@@ -32,6 +32,7 @@ struct http_client {
     double t0;
     double t_first;
     int sunk, aborted, fb_timeout;
+    http_outcome last; /* of the last attempt http_post made */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -408,12 +409,15 @@ int http_post_once(http_client *c, const http_request *rq, http_outcome *oc, lor
                        c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc));
 }
 
+const http_outcome *http_last_outcome(const http_client *c) { return &c->last; }
+
 int http_post(http_client *c, const http_request *rq, int *attempts, lore_err *err)
 {
     int max = c->conf.retries + 1;
     for (int attempt = 0;; attempt++) {
         http_outcome oc;
         int rc = http_post_once(c, rq, &oc, err);
+        c->last = oc;
         if (attempts != NULL)
             *attempts = attempt + 1;
         if (rc == 0)

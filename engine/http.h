@@ -79,6 +79,9 @@ int http_post_once(http_client *c, const http_request *rq, http_outcome *oc, lor
 /* Attempts with retries per the client's conf. *attempts (may be NULL) counts them. */
 int http_post(http_client *c, const http_request *rq, int *attempts, lore_err *err);
 
+/* The outcome of http_post's last attempt (valid until the next request). */
+const http_outcome *http_last_outcome(const http_client *c);
+
 /* The buffered body of the last reply (valid until the next request). */
 const sbuf *http_reply(const http_client *c);
 

@@ -333,6 +333,56 @@ static void test_openai_batching_and_order(void **state)
     fake_stop(&f);
 }
 
+/* The server's circuit breaker: after breaker_failures failed requests in a row, calls fail
+ * at once without a request; after the cooldown one probe goes out, and its success closes
+ * the breaker. */
+static void test_openai_breaker(void **state)
+{
+    (void)state;
+    need_fake();
+    fake f;
+    const char *args[] = {"--dim", "8", "--fail-first", "3", "--fail-status", "503", NULL};
+    fake_start(&f, args);
+    embed_options o = fast_opts();
+    o.retries = 0; /* one request a call */
+    o.breaker_failures = 2;
+    o.breaker_cooldown_ms = 300;
+    embedder *e = open_openai(&f, &o);
+    const char *t[] = {"a question about invoices"};
+    float *v = NULL;
+    lore_err err = {0, ""};
+    assert_int_equal(embed_texts_alloc(e, t, 1, &v, &err), LORE_ENET);
+    assert_int_equal(embed_texts_alloc(e, t, 1, &v, &err), LORE_ENET);
+    assert_int_equal(embed_request_count(e), 2);
+    /* Open: no request, and the error says why. */
+    assert_int_equal(embed_texts_alloc(e, t, 1, &v, &err), LORE_ENET);
+    assert_int_equal(embed_request_count(e), 2);
+    if (strstr(err.msg, "circuit breaker open") == NULL || strstr(err.msg, f.url) == NULL)
+        fail_msg("breaker message: %s", err.msg);
+    /* A second embedder of the same server shares the breaker. */
+    embedder *e2 = open_openai(&f, &o);
+    assert_int_equal(embed_texts_alloc(e2, t, 1, &v, &err), LORE_ENET);
+    assert_int_equal(embed_request_count(e2), 0);
+    /* After the cooldown the probe goes out; the server still fails: open again. */
+    struct timespec ts = {0, 350 * 1000000L};
+    nanosleep(&ts, NULL);
+    assert_int_equal(embed_texts_alloc(e, t, 1, &v, &err), LORE_ENET);
+    assert_int_equal(embed_request_count(e), 3);
+    assert_int_equal(embed_texts_alloc(e, t, 1, &v, &err), LORE_ENET);
+    assert_int_equal(embed_request_count(e), 3);
+    /* The next probe succeeds and closes it. */
+    nanosleep(&ts, NULL);
+    assert_int_equal(embed_texts_alloc(e, t, 1, &v, &err), 0);
+    free(v);
+    v = NULL;
+    assert_int_equal(embed_texts_alloc(e2, t, 1, &v, &err), 0);
+    free(v);
+    assert_int_equal(embed_request_count(e) + embed_request_count(e2), 5);
+    embed_close(e);
+    embed_close(e2);
+    fake_stop(&f);
+}
+
 /* With a memo, texts seen before are not sent again, and their vectors are the same. */
 static void test_openai_memo(void **state)
 {
@@ -773,6 +823,7 @@ int main(void)
         cmocka_unit_test(test_hash_deterministic_normalised),
         cmocka_unit_test(test_hash_similarity),
         cmocka_unit_test(test_openai_memo),
+        cmocka_unit_test(test_openai_breaker),
         cmocka_unit_test(test_openai_batching_and_order),
         cmocka_unit_test(test_openai_identical_texts),
         cmocka_unit_test(test_openai_retry_after_429),
