@@ -669,6 +669,38 @@ static cJSON *retrieval_event(const char *collection, uint64_t gen, const char *
     return e;
 }
 
+/* The retrieval event of a search: what the reader sees before the answer. */
+static cJSON *retrieval_full(const char *collection, uint64_t gen, const char *conv_id,
+                             const char *query, const search_results *sr)
+{
+    cJSON *e = retrieval_event(collection, gen, conv_id);
+    cJSON_AddStringToObject(e, "query", query);
+    cJSON_AddNumberToObject(e, "confidence", sr->confidence);
+    cJSON_AddStringToObject(e, "decision", search_decision_name(sr->decision));
+    cJSON_AddItemToObject(e, "results", search_hits_json(sr));
+    return e;
+}
+
+/* Cached answers keep their retrieval event (without a conversation id) under this key, so
+ * a streamed cache hit shows the ranked chunks as a computed answer does; it is taken out
+ * before a hit is answered. */
+#define CACHED_RETRIEVAL "_retrieval"
+
+/* Puts answer o (and its retrieval event, when there is one) in the answer cache. */
+static void cache_answer(srv *sv, const acache_key *key, cJSON *o, cJSON *retrieval)
+{
+    if (retrieval != NULL) {
+        cJSON_DeleteItemFromObjectCaseSensitive(retrieval, "conversation_id");
+        cJSON_AddItemReferenceToObject(o, CACHED_RETRIEVAL, retrieval);
+    }
+    char *json = cJSON_PrintUnformatted(o);
+    cJSON_DeleteItemFromObjectCaseSensitive(o, CACHED_RETRIEVAL); /* the reference only */
+    lore_err err = {0};
+    if (json && acache_put(sv->cache, key, json, &err) != 0)
+        srv_log("%s", err.msg);
+    free(json);
+}
+
 /* A streaming answer: the producer thread runs the pipeline and appends SSE frames; the
  * connection's thread reads them in the content reader. Freed by the last of the two. */
 typedef struct stream {
@@ -684,6 +716,7 @@ typedef struct stream {
     ask k;
     char collection[65];
     int sent_retrieval, sent_text;
+    cJSON *retrieval; /* the retrieval event sent, for the answer cache */
     char carry[4];
     size_t ncarry;
     /* what the log needs, filled by the producer before `finished` */
@@ -707,6 +740,7 @@ static void stream_unref(stream *s)
     sbuf_free(&s->out);
     ask_free(&s->k);
     cJSON_Delete(s->final);
+    cJSON_Delete(s->retrieval);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     free(s);
@@ -775,11 +809,7 @@ static int on_token(void *ctx, const char *text, size_t len)
 static int on_retrieval(void *ctx, const char *query, const search_results *sr)
 {
     stream *s = ctx;
-    cJSON *e = retrieval_event(s->collection, s->v.generation, s->k.conv_id);
-    cJSON_AddStringToObject(e, "query", query);
-    cJSON_AddNumberToObject(e, "confidence", sr->confidence);
-    cJSON_AddStringToObject(e, "decision", search_decision_name(sr->decision));
-    cJSON_AddItemToObject(e, "results", search_hits_json(sr));
+    cJSON *e = retrieval_full(s->collection, s->v.generation, s->k.conv_id, query, sr);
     int rc = 0;
     pthread_mutex_lock(&s->mu);
     if (s->cancelled) {
@@ -790,7 +820,8 @@ static int on_retrieval(void *ctx, const char *query, const search_results *sr)
         pthread_cond_signal(&s->cv);
     }
     pthread_mutex_unlock(&s->mu);
-    cJSON_Delete(e);
+    cJSON_Delete(s->retrieval);
+    s->retrieval = e; /* read by the producer only, after the pipeline returns */
     return rc;
 }
 
@@ -820,12 +851,8 @@ static void *stream_produce(void *arg)
         cJSON_Delete(e);
     } else {
         o = answer_json(&a, s->collection, s->v.generation);
-        if (s->k.hist.n == 0 && cacheable(&a)) {
-            char *json = cJSON_PrintUnformatted(o);
-            if (json && acache_put(sv->cache, &s->k.key, json, &err) != 0)
-                srv_log("%s", err.msg);
-            free(json);
-        }
+        if (s->k.hist.n == 0 && cacheable(&a))
+            cache_answer(sv, &s->k.key, o, s->retrieval);
         remember(sv, &s->k, s->collection, o);
     }
     pthread_mutex_lock(&s->mu);
@@ -905,6 +932,21 @@ static enum MHD_Result respond_sse(req *r, struct MHD_Connection *c, char *body,
     return respond_raw(r, c, 200, "text/event-stream; charset=utf-8", body, len, NULL);
 }
 
+/* A JSON answer's retrieval event, kept for the answer cache. */
+typedef struct retrieval_keep {
+    const char *collection;
+    uint64_t generation;
+    cJSON **out;
+} retrieval_keep;
+
+static int keep_retrieval(void *ctx, const char *query, const search_results *sr)
+{
+    retrieval_keep *k = ctx;
+    cJSON_Delete(*k->out);
+    *k->out = retrieval_full(k->collection, k->generation, NULL, query, sr);
+    return 0;
+}
+
 static enum MHD_Result answer_cached(req *r, struct MHD_Connection *c, ask *k, char *json,
                                      int sse)
 {
@@ -912,16 +954,23 @@ static enum MHD_Result answer_cached(req *r, struct MHD_Connection *c, ask *k, c
     free(json);
     if (o == NULL)
         return respond_error(r, c, 500, "internal", NULL, "internal error");
+    cJSON *kept = cJSON_DetachItemFromObjectCaseSensitive(o, CACHED_RETRIEVAL);
     r->cache = "hit";
     note_answer(r, o);
     remember(r->sv, k, r->collection, o);
     if (k->conv_id)
         cJSON_AddStringToObject(o, "conversation_id", k->conv_id);
     cJSON_AddBoolToObject(o, "cached", 1);
-    if (!sse)
+    if (!sse) {
+        cJSON_Delete(kept);
         return respond_json(r, c, 200, o, NULL);
+    }
     sbuf b = SBUF_INIT;
-    cJSON *e = retrieval_event(r->collection, (uint64_t)r->generation, k->conv_id);
+    cJSON *e = kept;
+    if (e == NULL)
+        e = retrieval_event(r->collection, (uint64_t)r->generation, k->conv_id);
+    else if (k->conv_id)
+        cJSON_AddStringToObject(e, "conversation_id", k->conv_id);
     int rc = sse_event(&b, "retrieval", e);
     cJSON_Delete(e);
     cJSON *ans = cJSON_GetObjectItemCaseSensitive(o, "answer");
@@ -1050,25 +1099,26 @@ static enum MHD_Result do_answer(req *r, struct MHD_Connection *c)
     }
     answer_result a;
     memset(&a, 0, sizeof a);
+    cJSON *retrieval = NULL; /* kept with the cached answer for streamed hits */
+    retrieval_keep rk = {r->collection, v.generation, &retrieval};
     int rc = pool_answerer(w, &v, &err);
     if (rc == 0) {
         answer_request rq = {.question = k.question, .history = k.hist.turns,
-                             .n_history = k.hist.n, .force_extractive = k.extractive};
+                             .n_history = k.hist.n, .force_extractive = k.extractive,
+                             .on_retrieval = keep_retrieval, .token_ctx = &rk};
         rc = answerer_ask(v.a, &rq, &a, &err);
     }
     pool_put(sv->pool, w);
     if (rc != 0) {
+        cJSON_Delete(retrieval);
         answer_result_free(&a);
         ret = respond_internal(r, c, &err);
         goto out;
     }
     cJSON *o = answer_json(&a, r->collection, v.generation);
-    if (k.hist.n == 0 && cacheable(&a)) {
-        char *json = cJSON_PrintUnformatted(o);
-        if (json && acache_put(sv->cache, &k.key, json, &err) != 0)
-            srv_log("%s", err.msg);
-        free(json);
-    }
+    if (k.hist.n == 0 && cacheable(&a))
+        cache_answer(sv, &k.key, o, retrieval);
+    cJSON_Delete(retrieval);
     answer_result_free(&a);
     note_answer(r, o);
     remember(sv, &k, r->collection, o);

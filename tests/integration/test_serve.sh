@@ -228,6 +228,22 @@ http sse3 POST /v1/answer -H 'Accept: text/event-stream' -d "{\"question\":\"$Q\
 sse_events "$OUT" >"$TMP/ev3"
 assert_eq "$(tr '\n' ' ' <"$TMP/ev3")" "retrieval token citations done " "SSE from the cache: same events"
 assert_grep "$OUT" '"cached":true' "SSE from the cache: marked cached"
+# A cached answer streams the ranked chunks of its search too (the playground shows them).
+sed -n 2p "$OUT" >"$TMP/retrieval3.json"
+assert_grep "$TMP/retrieval3.json" '"results":\[\{"rank":1,' "SSE from the cache: ranked results"
+assert_grep "$TMP/retrieval3.json" '"confidence":[0-9]' "SSE from the cache: confidence"
+# The same for an answer first computed as JSON, then asked for as a stream.
+http sse4a POST /v1/answer -d '{"question":"Can I export my timesheets to Excel?"}'
+expect_code 200 "JSON answer before its streamed repeat"
+if grep -q '_retrieval' "$OUT"; then show "$OUT"; fail "JSON answer shows the cache's retrieval"; fi
+http sse4 POST /v1/answer -H 'Accept: text/event-stream' \
+    -d '{"question":"can i export my timesheets to excel"}'
+assert_grep "$OUT" '"cached":true' "SSE repeat of a JSON answer: marked cached"
+sed -n 2p "$OUT" >"$TMP/retrieval4.json"
+assert_grep "$TMP/retrieval4.json" '"results":\[\{"rank":1,' "SSE repeat of a JSON answer: ranked results"
+http sse4b POST /v1/answer -d '{"question":"Can I export my timesheets to Excel?"}'
+assert_grep "$OUT" '"cached":true' "JSON repeat: marked cached"
+if grep -q '_retrieval' "$OUT"; then show "$OUT"; fail "cached JSON answer shows the cache's retrieval"; fi
 ok "SSE: retrieval, tokens, citations, then done or refusal; framing; cached answers stream too"
 
 # ---- 9. conversations ----
