@@ -187,6 +187,28 @@ int bench_rerank_run(const char *corpus_path, const evalm_queries *qs, size_t ca
     return rc;
 }
 
+static void add_latency(cJSON *o, const char *name, const bench_latency *l)
+{
+    cJSON *x = cJSON_AddObjectToObject(o, name);
+    cJSON_AddNumberToObject(x, "p50_ms", l->p50);
+    cJSON_AddNumberToObject(x, "p95_ms", l->p95);
+    cJSON_AddNumberToObject(x, "p99_ms", l->p99);
+    cJSON_AddNumberToObject(x, "mean_ms", l->mean);
+}
+
+cJSON *bench_rerank_json(const bench_rerank_result *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (o == NULL)
+        return NULL;
+    cJSON_AddNumberToObject(o, "candidates", (double)r->candidates);
+    cJSON_AddNumberToObject(o, "queries", (double)r->runs);
+    cJSON_AddNumberToObject(o, "mean_chunk_tokens", r->mean_chunk_tokens);
+    add_latency(o, "cold", &r->lat);
+    add_latency(o, "warm", &r->warm);
+    return o;
+}
+
 void bench_rerank_print(FILE *f, const bench_rerank_result *r)
 {
     fprintf(f, "\nrerank (features, scores, sort, confidence; in memory, 1 thread)\n");

@@ -23,5 +23,7 @@ typedef struct bench_rerank_result {
 int bench_rerank_run(const char *corpus_path, const evalm_queries *qs, size_t candidates,
                      size_t runs, bench_rerank_result *r, lore_err *err);
 void bench_rerank_print(FILE *f, const bench_rerank_result *r);
+/* The same figures as a JSON object (caller deletes); NULL when out of memory. */
+struct cJSON *bench_rerank_json(const bench_rerank_result *r);
 
 #endif

@@ -779,7 +779,8 @@ static cJSON *json_mode(const mode_run *m)
 
 static int print_json(const bench_args *a, const bench_machine *mc, const char *cmdline,
                       const char *dataset, size_t nq, dataset_run *runs, size_t nruns,
-                      const bench_embed_result *emb, double total_s, double load_end)
+                      const bench_embed_result *emb, const bench_rerank_result *rr,
+                      double total_s, double load_end)
 {
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "command", cmdline);
@@ -848,6 +849,7 @@ static int print_json(const bench_args *a, const bench_machine *mc, const char *
     }
     if (emb != NULL)
         cJSON_AddItemToObject(root, "embedding", json_embed(emb));
+    cJSON_AddItemToObject(root, "rerank", bench_rerank_json(rr));
     cJSON_AddNumberToObject(root, "total_seconds", total_s);
     char *txt = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
@@ -1034,7 +1036,8 @@ int cmd_bench(int argc, char **argv)
     double load_end = bench_load1();
     if (rc == 0) {
         if (a.json) {
-            rc = print_json(&a, &mc, cmdline, dataset, nq, runs, nruns, emb, total_s, load_end);
+            rc = print_json(&a, &mc, cmdline, dataset, nq, runs, nruns, emb, &rr, total_s,
+                            load_end);
         } else {
             if (nruns > 0) {
                 print_text(&a, &mc, cmdline, dataset, nq, runs, nruns, total_s, load_end);

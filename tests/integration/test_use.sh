@@ -135,6 +135,9 @@ assert_grep "$OUT" '"embedding":\{"embedder":"use"' "bench --json: the embedding
 assert_grep "$OUT" '"texts":2,' "bench: the corpus's two records embedded"
 assert_grep "$OUT" '"run":"1 thread".*"run":"2 threads"' "bench: 1 and 2 threads"
 assert_grep "$OUT" '"calls":300,' "bench: 300 timed query calls"
+assert_grep "$OUT" '"search_path_p50_ms":[0-9]' "bench --json: the search path's query embedding"
+assert_grep "$OUT" '"rerank":\{"candidates":[0-9]*,"queries":[0-9]*,.*"warm":\{"p50_ms":[0-9]' \
+    "bench --json: the rerank figures, cold and warm"
 assert_grep "$OUT" '"node":\{"ran":false,"note":"skipped \(--no-node\)"' "bench --no-node: said"
 run bench_nonode env PATH="$TMP/nobin" "$LORE" bench --embed-only --embed-texts 2 --dataset "$TMP/tiny"
 expect_clean_stderr "bench without node"
