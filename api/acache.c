@@ -8,7 +8,7 @@
 #include <xxhash.h>
 
 typedef struct aentry {
-    char *key; /* "collection\x1fgeneration\x1fvariant\x1fnormalised question" */
+    char *key; /* "collection\x1fgeneration\x1fconfig\x1fvariant\x1fnormalised question" */
     char *value;
     uint64_t hash;
     struct aentry *hnext;        /* bucket chain */
@@ -90,11 +90,12 @@ static char *make_key(const acache_key *k)
     char *q = acache_normalize(k->question);
     if (q == NULL)
         return NULL;
-    size_t len = strlen(k->collection) + strlen(q) + 64;
+    size_t len = strlen(k->collection) + strlen(q) + 96;
     char *key = malloc(len);
     if (key)
-        snprintf(key, len, "%s\x1f%llu\x1f%d\x1f%s", k->collection,
-                 (unsigned long long)k->generation, k->variant, q);
+        snprintf(key, len, "%s\x1f%llu\x1f%llu\x1f%d\x1f%s", k->collection,
+                 (unsigned long long)k->generation, (unsigned long long)k->config, k->variant,
+                 q);
     free(q);
     return key;
 }

@@ -2,7 +2,8 @@
  * question, answer mode) to a finished answer (the service's JSON for it).
  *
  * The generation is part of the key, so a re-index never serves an answer computed from the
- * previous index: the old entries are simply never asked for again and age out. Questions
+ * previous index: the old entries are simply never asked for again and age out; the same
+ * for the collection's configuration epoch. Questions
  * are normalised (NFKC, case folded, runs of white space collapsed, trimmed, a trailing
  * ?, ! or . dropped), so "How do I reset my password?" and "how do i reset my  password"
  * share an entry.
@@ -24,6 +25,8 @@ typedef struct acache_key {
     uint64_t generation;
     const char *question; /* as asked: normalised by the cache */
     int variant;          /* anything else the answer depends on (e.g. extractive forced) */
+    uint64_t config;      /* the collection's configuration epoch (pool_config_epoch), so a
+                             changed config.json never serves an answer made under the old */
 } acache_key;
 
 /* capacity 0 makes a cache that stores nothing. */

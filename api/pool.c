@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 /* Collections one worker keeps open; the least recently used is closed beyond this. */
@@ -44,6 +45,9 @@ typedef struct waiter {
 typedef struct penv {
     char name[65];
     answer_env *env;
+    uint64_t epoch;  /* 1 at the first load, + 1 at each reload of config.json */
+    struct stat sig; /* config.json when last read (st_ino 0 and have_sig 0: absent) */
+    int have_sig;
 } penv;
 
 struct pool {
@@ -323,6 +327,8 @@ static void refresh_worker(pool *p, pool_worker *w, seen *probes, size_t *nprobe
     }
 }
 
+static void refresh_envs(pool *p);
+
 static void *reloader(void *arg)
 {
     pool *p = arg;
@@ -346,6 +352,7 @@ static void *reloader(void *arg)
         size_t nprobes = 0;
         for (size_t i = 0; i < p->n; i++)
             refresh_worker(p, &p->w[i], probes, &nprobes);
+        refresh_envs(p);
         pthread_mutex_lock(&p->mu);
     }
     pthread_mutex_unlock(&p->mu);
@@ -453,19 +460,44 @@ int pool_pin(pool_worker *w, const char *name, pool_view *out, lore_err *err)
     return 0;
 }
 
-static int env_for(pool *p, const char *name, answer_env **out, lore_err *err)
+/* 1 and *st filled when DIR/config.json exists. */
+static int config_sig(const char *dir, struct stat *st)
+{
+    char path[PATH_MAX];
+    memset(st, 0, sizeof *st);
+    return snprintf(path, sizeof path, "%s/" CCONF_FILE, dir) < (int)sizeof path &&
+           stat(path, st) == 0;
+}
+
+static int same_sig(const struct stat *a, int have_a, const struct stat *b, int have_b)
+{
+    if (have_a != have_b)
+        return 0;
+    return !have_a || (a->st_dev == b->st_dev && a->st_ino == b->st_ino &&
+                       a->st_size == b->st_size && a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+                       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec);
+}
+
+/* The collection's answer environment, loaded at first use; *epoch (may be NULL) its
+ * configuration epoch. */
+static int env_for(pool *p, const char *name, answer_env **out, uint64_t *epoch,
+                   lore_err *err)
 {
     pthread_mutex_lock(&p->env_mu);
     int rc = 0;
     for (size_t i = 0; i < p->nenvs; i++) {
         if (strcmp(p->envs[i].name, name) == 0) {
             *out = p->envs[i].env;
+            if (epoch != NULL)
+                *epoch = p->envs[i].epoch;
             goto done;
         }
     }
     char dir[PATH_MAX];
     if ((rc = coll_dir(p->root, name, dir, sizeof dir, err)) != 0)
         goto done;
+    struct stat sig;
+    int have_sig = config_sig(dir, &sig);
     cconf cf;
     if ((rc = cconf_load(dir, &cf, err)) != 0)
         goto done;
@@ -481,12 +513,88 @@ static int env_for(pool *p, const char *name, answer_env **out, lore_err *err)
         goto done;
     }
     p->envs = grown;
-    snprintf(grown[p->nenvs].name, sizeof grown[p->nenvs].name, "%s", name);
-    grown[p->nenvs++].env = env;
+    penv *pe = &grown[p->nenvs++];
+    memset(pe, 0, sizeof *pe);
+    snprintf(pe->name, sizeof pe->name, "%s", name);
+    pe->env = env;
+    pe->epoch = 1;
+    pe->sig = sig;
+    pe->have_sig = have_sig;
     *out = env;
+    if (epoch != NULL)
+        *epoch = pe->epoch;
 done:
     pthread_mutex_unlock(&p->env_mu);
     return rc;
+}
+
+int pool_config_epoch(pool *p, const char *name, uint64_t *epoch, lore_err *err)
+{
+    answer_env *env;
+    return env_for(p, name, &env, epoch, err);
+}
+
+/* Reloads the answer environment of each collection whose config.json changed (written,
+ * replaced, created or removed) since it was read. A file that does not load keeps the
+ * previous environment (said once per version of the file). The collection's answerers are
+ * dropped worker by worker, to be made again with the new environment at their next answer,
+ * and the old environment is freed once no worker holds one made with it. */
+static void refresh_envs(pool *p)
+{
+    pthread_mutex_lock(&p->env_mu);
+    size_t n = p->nenvs;
+    char (*names)[65] = n ? malloc(n * sizeof *names) : NULL;
+    for (size_t i = 0; names != NULL && i < n; i++)
+        memcpy(names[i], p->envs[i].name, sizeof names[i]);
+    pthread_mutex_unlock(&p->env_mu);
+    for (size_t i = 0; names != NULL && i < n; i++) {
+        char dir[PATH_MAX];
+        if (coll_dir(p->root, names[i], dir, sizeof dir, NULL) != 0)
+            continue;
+        struct stat sig;
+        int have = config_sig(dir, &sig);
+        /* envs only grows, and entry i keeps its collection. */
+        pthread_mutex_lock(&p->env_mu);
+        penv *pe = &p->envs[i];
+        int same = same_sig(&pe->sig, pe->have_sig, &sig, have);
+        if (!same) {
+            pe->sig = sig; /* tried once per version of the file, whatever comes of it */
+            pe->have_sig = have;
+        }
+        pthread_mutex_unlock(&p->env_mu);
+        if (same)
+            continue;
+        cconf cf;
+        answer_env *ne = NULL;
+        lore_err err = {0};
+        int rc = cconf_load(dir, &cf, &err);
+        if (rc == 0) {
+            rc = answer_env_new(&cf, &ne, &err);
+            cconf_free(&cf);
+        }
+        if (rc != 0) {
+            fprintf(stderr, "lore serve: collection '%s': %s; the previous configuration stays\n",
+                    names[i], err.msg);
+            continue;
+        }
+        pthread_mutex_lock(&p->env_mu);
+        answer_env *old = p->envs[i].env;
+        p->envs[i].env = ne;
+        p->envs[i].epoch++;
+        pthread_mutex_unlock(&p->env_mu);
+        for (size_t w = 0; w < p->n; w++) {
+            get_worker(p, &p->w[w]);
+            pentry *e = find_entry(&p->w[w], names[i]);
+            if (e != NULL) {
+                answerer_free(e->a);
+                e->a = NULL;
+            }
+            pool_put(p, &p->w[w]);
+        }
+        answer_env_free(old);
+        fprintf(stderr, "lore serve: collection '%s': %s reloaded\n", names[i], CCONF_FILE);
+    }
+    free(names);
 }
 
 void pool_each_env(pool *p, void (*fn)(void *ctx, const char *name, answer_env *env),
@@ -505,7 +613,7 @@ int pool_answerer(pool_worker *w, pool_view *v, lore_err *err)
         return lore_errf(err, LORE_EINVAL, "no collection pinned");
     if (e->a == NULL) {
         answer_env *env;
-        int rc = env_for(w->p, e->name, &env, err);
+        int rc = env_for(w->p, e->name, &env, NULL, err);
         if (rc == 0)
             rc = answerer_new(env, e->c, &e->a, err);
         if (rc != 0)

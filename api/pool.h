@@ -22,7 +22,12 @@
  * can be checkpointed).
  *
  * Answering: the pool keeps one answer_env per collection (shared by all workers; its
- * config.json is read at first use) and each worker one answerer per open collection.
+ * config.json is read at first use) and each worker one answerer per open collection. The
+ * reloader also watches each loaded collection's config.json (device, inode, size, mtime):
+ * when it changes it is loaded into a new answer_env, each worker's answerer of the
+ * collection is dropped (made again at its next answer), the old environment is freed, and
+ * the collection's configuration epoch (pool_config_epoch) grows. A file that does not load
+ * keeps the previous environment, with a message on stderr.
  *
  * Ownership: pool_new returns a pool freed with pool_free after every worker is back.
  * A pool_view's pointers are borrowed from the worker and valid until pool_unpin.
@@ -67,6 +72,11 @@ int pool_pin(pool_worker *w, const char *name, pool_view *out, lore_err *err);
 int pool_answerer(pool_worker *w, pool_view *v, lore_err *err);
 /* Ends the request's use of the collection (its snapshot stays for the next request). */
 void pool_unpin(pool_worker *w);
+/* The epoch of collection `name`'s answer configuration (its config.json): 1 when first
+ * read, one more each time the reloader finds the file changed and loads it (the
+ * collection's answerers are then made again with it). Loads it when no request has yet.
+ * Answers cached under one epoch must not be served under another. */
+int pool_config_epoch(pool *p, const char *name, uint64_t *epoch, lore_err *err);
 /* The newest generation any worker has loaded collection `name` at (what a request would
  * see at most). LORE_ENOTFOUND when no worker has opened it yet. */
 int pool_generation(pool *p, const char *name, uint64_t *gen);

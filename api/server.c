@@ -417,7 +417,7 @@ static enum MHD_Result do_search(req *r, struct MHD_Connection *c)
         check_collection(r, c, get_str(in, "collection", "default"), &ret) != 0)
         goto out;
     /* The cache is keyed by the newest generation loaded: a re-index changes the key. */
-    acache_key sk = {r->collection, 0, q, (int)so.k * 4 + (mode_given ? (int)so.mode : 3)};
+    acache_key sk = {r->collection, 0, q, (int)so.k * 4 + (mode_given ? (int)so.mode : 3), 0};
     uint64_t g;
     if (r->sv->scache && pool_generation(r->sv->pool, r->collection, &g) == 0) {
         sk.generation = g;
@@ -1039,6 +1039,11 @@ static enum MHD_Result do_answer(req *r, struct MHD_Connection *c)
     k.key.generation = v.generation;
     k.key.question = k.question;
     k.key.variant = k.extractive;
+    if (pool_config_epoch(sv->pool, r->collection, &k.key.config, &err) != 0) {
+        pool_put(sv->pool, w);
+        ret = respond_internal(r, c, &err);
+        goto out;
+    }
     if (k.hist.n == 0) {
         char *hit = acache_get(sv->cache, &k.key);
         metrics_cache(sv->m, hit != NULL);

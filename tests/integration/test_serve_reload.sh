@@ -102,6 +102,41 @@ assert_grep "$OUT" '^lore_http_requests_total\{route="search",status="200"\}' "m
 assert_no_grep "$OUT" 'status="5[0-9][0-9]"' "metrics: no 5xx during the re-indexing"
 ok "hot reload: $total requests during add/change/delete re-indexing, all 200, each on one consistent generation"
 
+# ---- config.json reload ----
+# A changed config.json applies without a restart, and no answer cached under the old one is
+# served; a config.json that does not load keeps the previous configuration.
+MONEY='{"question":"how do i get my money back after cancelling","collection":"live"}'
+http cf0 POST /v1/answer -d "$MONEY"
+assert_eq "$(json_num answered)" false "config: refused at the default threshold"
+# wait_answered NAME WANT: asks until answered is WANT (the reloader polls every 200 ms).
+wait_answered() {
+    local i
+    for i in $(seq 1 100); do
+        http "$1" POST /v1/answer -d "$MONEY"
+        [ "$(json_num answered)" = "$2" ] && return 0
+        sleep 0.1
+    done
+    show "$OUT"
+    fail "config: answered never became $2"
+}
+printf '{"answer": {"threshold": 0.5}}\n' >"$LORE_DATA/live/config.json"
+wait_answered cf1 true
+assert_eq "$(json_num threshold)" 0.5 "config: the new threshold applies"
+assert_grep "$SERVE_ERR" "collection 'live': config.json reloaded" "config: reload logged"
+printf '{"answer": {"threshold": ' >"$LORE_DATA/live/config.json"
+for i in $(seq 1 100); do
+    grep -q "previous configuration stays" "$SERVE_ERR" && break
+    sleep 0.1
+done
+assert_grep "$SERVE_ERR" "collection 'live': .*config.json.*; the previous configuration stays" \
+    "config: a broken file is reported"
+http cf2 POST /v1/answer -d "$MONEY"
+assert_eq "$(json_num answered)" true "config: a broken file keeps the previous configuration"
+rm "$LORE_DATA/live/config.json"
+wait_answered cf3 false
+assert_eq "$(json_num threshold)" 0.85 "config: removed, the defaults are back"
+ok "config.json: reloaded without a restart, no stale cached answer, a broken file keeps the last good one"
+
 # ---- SIGTERM drain ----
 # (The reloader is idle now: the held request below is the only thing in flight.)
 hold_request held /v1/search '{"question":"refund","collection":"live"}'

@@ -34,21 +34,23 @@ static void test_hits(void **state)
     (void)state;
     acache *c;
     assert_int_equal(acache_new(8, &c, NULL), 0);
-    acache_key k = {"default", 7, "How do I reset my password?", 0};
+    acache_key k = {"default", 7, "How do I reset my password?", 0, 1};
     assert_null(acache_get(c, &k));
     assert_int_equal(acache_put(c, &k, "{\"a\":1}", NULL), 0);
-    acache_key same = {"default", 7, "how do i reset my password", 0};
+    acache_key same = {"default", 7, "how do i reset my password", 0, 1};
     char *v = acache_get(c, &same);
     assert_non_null(v);
     assert_string_equal(v, "{\"a\":1}");
     free(v);
-    /* Another generation, collection or variant is another answer. */
-    acache_key gen = {"default", 8, "How do I reset my password?", 0};
-    acache_key coll = {"other", 7, "How do I reset my password?", 0};
-    acache_key var = {"default", 7, "How do I reset my password?", 1};
+    /* Another generation, collection, variant or configuration epoch is another answer. */
+    acache_key gen = {"default", 8, "How do I reset my password?", 0, 1};
+    acache_key coll = {"other", 7, "How do I reset my password?", 0, 1};
+    acache_key var = {"default", 7, "How do I reset my password?", 1, 1};
+    acache_key conf = {"default", 7, "How do I reset my password?", 0, 2};
     assert_null(acache_get(c, &gen));
     assert_null(acache_get(c, &coll));
     assert_null(acache_get(c, &var));
+    assert_null(acache_get(c, &conf));
     /* Replacing keeps one entry. */
     assert_int_equal(acache_put(c, &same, "{\"a\":2}", NULL), 0);
     assert_int_equal(acache_count(c), 1);
@@ -67,17 +69,17 @@ static void test_lru(void **state)
     for (int i = 0; i < 3; i++) {
         snprintf(q, sizeof q, "question %d", i);
         snprintf(val, sizeof val, "%d", i);
-        acache_key k = {"c", 1, q, 0};
+        acache_key k = {"c", 1, q, 0, 1};
         assert_int_equal(acache_put(c, &k, val, NULL), 0);
     }
     /* Touch 0, so 1 is the least recently used when 3 comes in. */
-    acache_key k0 = {"c", 1, "question 0", 0};
+    acache_key k0 = {"c", 1, "question 0", 0, 1};
     free(acache_get(c, &k0));
-    acache_key k3 = {"c", 1, "question 3", 0};
+    acache_key k3 = {"c", 1, "question 3", 0, 1};
     assert_int_equal(acache_put(c, &k3, "3", NULL), 0);
     assert_int_equal(acache_count(c), 3);
-    acache_key k1 = {"c", 1, "question 1", 0};
-    acache_key k2 = {"c", 1, "question 2", 0};
+    acache_key k1 = {"c", 1, "question 1", 0, 1};
+    acache_key k2 = {"c", 1, "question 2", 0, 1};
     assert_null(acache_get(c, &k1));
     char *v;
     assert_non_null(v = acache_get(c, &k0));
@@ -94,7 +96,7 @@ static void test_disabled(void **state)
     (void)state;
     acache *c;
     assert_int_equal(acache_new(0, &c, NULL), 0);
-    acache_key k = {"c", 1, "q", 0};
+    acache_key k = {"c", 1, "q", 0, 1};
     assert_int_equal(acache_put(c, &k, "v", NULL), 0);
     assert_null(acache_get(c, &k));
     assert_int_equal(acache_count(c), 0);
