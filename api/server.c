@@ -2,6 +2,7 @@
 
 #include "acache.h"
 #include "answer.h"
+#include "answer_json.h"
 #include "auth.h"
 #include "convo.h"
 #include "metrics.h"
@@ -503,67 +504,17 @@ static cJSON *answer_json(const answer_result *a, const char *collection, uint64
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "collection", collection);
     cJSON_AddNumberToObject(o, "generation", (double)gen);
-    cJSON_AddBoolToObject(o, "answered", a->answered);
-    /* A refused answer is withheld from the client (it stays in the server's hands). */
-    if (a->answered && a->text)
-        cJSON_AddStringToObject(o, "answer", a->text);
-    else
-        cJSON_AddNullToObject(o, "answer");
-    if (a->answered) {
-        cJSON_AddNullToObject(o, "refusal");
-    } else {
-        cJSON *rf = cJSON_AddObjectToObject(o, "refusal");
-        cJSON_AddStringToObject(rf, "reason", a->refusal ? a->refusal : "unknown");
-        /* An LLM failure's detail names the upstream server and its error: internals, so
-         * the client gets a plain sentence and the server log the details. */
-        if (a->refusal && strcmp(a->refusal, ANSWER_REASON_LLM_ERROR) == 0) {
-            if (a->detail)
-                srv_log("POST /v1/answer (%s): %s", collection, a->detail);
-            cJSON_AddStringToObject(rf, "detail",
-                                    "the language model could not be reached or failed");
-        } else if (a->detail)
-            cJSON_AddStringToObject(rf, "detail", a->detail);
-        else
-            cJSON_AddNullToObject(rf, "detail");
-        cJSON_AddBoolToObject(rf, "handoff", 1);
+    if (answer_json_add(o, a) != 0)
+        srv_log("POST /v1/answer (%s): out of memory building the answer", collection);
+    /* An LLM failure's detail names the upstream server and its error: internals, so the
+     * client gets a plain sentence and the server log the details. */
+    if (!a->answered && a->refusal && strcmp(a->refusal, ANSWER_REASON_LLM_ERROR) == 0) {
+        if (a->detail)
+            srv_log("POST /v1/answer (%s): %s", collection, a->detail);
+        cJSON *rf = cJSON_GetObjectItemCaseSensitive(o, "refusal");
+        cJSON_ReplaceItemInObjectCaseSensitive(
+            rf, "detail", cJSON_CreateString("the language model could not be reached or failed"));
     }
-    cJSON_AddNumberToObject(o, "confidence", a->confidence);
-    cJSON_AddNumberToObject(o, "retrieval_confidence", a->retrieval_confidence);
-    cJSON_AddNumberToObject(o, "validation", a->validation);
-    cJSON_AddNumberToObject(o, "threshold", a->threshold);
-    cJSON_AddStringToObject(o, "mode", a->mode ? a->mode : "extractive");
-    if (a->query)
-        cJSON_AddStringToObject(o, "query", a->query);
-    else
-        cJSON_AddNullToObject(o, "query");
-    cJSON *cites = cJSON_AddArrayToObject(o, "citations");
-    cJSON *srcs = cJSON_AddArrayToObject(o, "sources");
-    for (size_t i = 0; i < a->n_sources; i++) {
-        const answer_source *s = &a->sources[i];
-        cJSON *x = cJSON_CreateObject();
-        cJSON_AddNumberToObject(x, "n", s->n);
-        cJSON_AddBoolToObject(x, "cited", s->cited);
-        cJSON_AddNumberToObject(x, "chunk_id", (double)s->chunk_id);
-        cJSON_AddStringToObject(x, "article_id", s->article_id ? s->article_id : "");
-        cJSON_AddStringToObject(x, "title", s->title ? s->title : "");
-        if (s->url)
-            cJSON_AddStringToObject(x, "url", s->url);
-        else
-            cJSON_AddNullToObject(x, "url");
-        cJSON_AddStringToObject(x, "heading", s->heading ? s->heading : "");
-        cJSON_AddNumberToObject(x, "score", s->score);
-        if (s->cited && a->answered)
-            cJSON_AddItemToArray(cites, cJSON_Duplicate(x, 1));
-        cJSON_AddItemToArray(srcs, x);
-    }
-    cJSON *t = cJSON_AddObjectToObject(o, "timings_ms");
-    cJSON_AddNumberToObject(t, "refine", a->ms.refine);
-    cJSON_AddNumberToObject(t, "search", a->ms.search);
-    cJSON_AddNumberToObject(t, "prompt", a->ms.prompt);
-    cJSON_AddNumberToObject(t, "first_token", a->ms.first_token);
-    cJSON_AddNumberToObject(t, "llm", a->ms.llm);
-    cJSON_AddNumberToObject(t, "validate", a->ms.validate);
-    cJSON_AddNumberToObject(t, "total", a->ms.total);
     return o;
 }
 

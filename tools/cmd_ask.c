@@ -1,6 +1,7 @@
 /* lore ask: answers a question from a collection, grounded in its articles, with citations,
  * confidence, and a refusal reason when it will not answer. */
 #include "answer.h"
+#include "answer_json.h"
 #include "cli.h"
 
 #include <cjson/cJSON.h>
@@ -136,59 +137,15 @@ static int print_token(void *ctx, const char *s, size_t n)
     return 0;
 }
 
-static void add_str_or_null(cJSON *o, const char *k, const char *v)
-{
-    if (v != NULL)
-        cJSON_AddStringToObject(o, k, v);
-    else
-        cJSON_AddNullToObject(o, k);
-}
-
 static void print_json(const char *question, const answer_result *r)
 {
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "question", question);
-    add_str_or_null(o, "query", r->query);
-    cJSON_AddBoolToObject(o, "answered", r->answered);
-    add_str_or_null(o, "answer", r->answered ? r->text : NULL);
-    add_str_or_null(o, "refusal", r->refusal);
-    add_str_or_null(o, "detail", r->detail);
-    cJSON_AddStringToObject(o, "mode", r->mode ? r->mode : "extractive");
-    cJSON_AddNumberToObject(o, "confidence", r->confidence);
-    cJSON_AddNumberToObject(o, "retrieval_confidence", r->retrieval_confidence);
-    cJSON_AddNumberToObject(o, "validation", r->validation);
-    cJSON_AddNumberToObject(o, "threshold", r->threshold);
-    cJSON *cites = cJSON_AddArrayToObject(o, "citations");
-    cJSON *srcs = cJSON_AddArrayToObject(o, "sources");
-    for (size_t i = 0; i < r->n_sources; i++) {
-        const answer_source *s = &r->sources[i];
-        for (int pass = 0; pass < 2; pass++) {
-            if (pass == 0 && !(s->cited && r->answered))
-                continue;
-            cJSON *x = cJSON_CreateObject();
-            cJSON_AddNumberToObject(x, "n", s->n);
-            add_str_or_null(x, "title", s->title);
-            add_str_or_null(x, "url", s->url);
-            add_str_or_null(x, "heading", s->heading);
-            add_str_or_null(x, "article_id", s->article_id);
-            cJSON_AddNumberToObject(x, "chunk_id", (double)s->chunk_id);
-            if (pass == 1)
-                cJSON_AddBoolToObject(x, "cited", s->cited);
-            cJSON_AddItemToArray(pass == 0 ? cites : srcs, x);
-        }
+    if (o == NULL || cJSON_AddStringToObject(o, "question", question) == NULL ||
+        answer_json_add(o, r) != 0) {
+        cJSON_Delete(o);
+        cli_error("out of memory printing the answer");
+        return;
     }
-    cJSON *l = cJSON_AddObjectToObject(o, "llm");
-    cJSON_AddBoolToObject(l, "fallback", r->llm_fallback);
-    cJSON_AddNumberToObject(l, "attempts", r->llm_attempts);
-    cJSON_AddNumberToObject(o, "pii_redacted", r->pii_redacted);
-    cJSON *t = cJSON_AddObjectToObject(o, "timings_ms");
-    cJSON_AddNumberToObject(t, "refine", r->ms.refine);
-    cJSON_AddNumberToObject(t, "search", r->ms.search);
-    cJSON_AddNumberToObject(t, "prompt", r->ms.prompt);
-    cJSON_AddNumberToObject(t, "first_token", r->ms.first_token);
-    cJSON_AddNumberToObject(t, "llm", r->ms.llm);
-    cJSON_AddNumberToObject(t, "validate", r->ms.validate);
-    cJSON_AddNumberToObject(t, "total", r->ms.total);
     cli_print_json(o);
 }
 

@@ -50,14 +50,14 @@ assert_eq "$(json_num answered)" true "extractive: answered"
 assert_eq "$(json_str mode)" extractive "extractive: mode"
 assert_grep "$OUT" '"answer":"\\"[^"]*refund' "extractive: quotes a refund sentence"
 assert_grep "$OUT" '\[1\]' "extractive: cites [1]"
-assert_grep "$OUT" '"citations":\[\{"n":1,"title":"Cancelling your subscription and refunds","url":"https://help.tallyday.example/articles/kb-0004"' "extractive: citation with title and URL"
+assert_grep "$OUT" '"citations":\[\{"n":1,"cited":true,"chunk_id":[0-9]+,"article_id":"kb-0004","title":"Cancelling your subscription and refunds","url":"https://help.tallyday.example/articles/kb-0004"' "extractive: citation with title and URL"
 lore_ok ex1t ask "$Q_REFUND" --threshold 0
 assert_grep "$OUT" '^  \[1\] Cancelling your subscription and refunds .* - https://help.tallyday.example/articles/kb-0004$' "extractive text: source line"
 assert_grep "$OUT" '^confidence [0-9.]+ \(retrieval' "extractive text: confidence line"
 # The confidence gate: a threshold nothing reaches refuses, with the reason.
 lore_ok ex2 ask "$Q_REFUND" --threshold 0.999 --json
 assert_eq "$(json_num answered)" false "gate: refused"
-assert_eq "$(json_str refusal)" low_confidence "gate: reason"
+assert_eq "$(json_str reason)" low_confidence "gate: reason"
 assert_eq "$(json_num answer)" null "gate: no answer text"
 lore_ok ex2t ask "$Q_REFUND" --threshold 0.999
 assert_grep "$OUT" '^refused: low_confidence: retrieval confidence' "gate text: refusal line"
@@ -90,7 +90,7 @@ bg_stop "$FAKE_PID"
 # The gate also stops the LLM from being called at all.
 fake_start gate
 lore_ok g1 ask "$Q_REFUND" --llm "$FAKE_URL" --model m --threshold 0.999 --json
-assert_eq "$(json_str refusal)" low_confidence "gate with llm: refused"
+assert_eq "$(json_str reason)" low_confidence "gate with llm: refused"
 assert_eq "$(log_lines)" 0 "gate with llm: the LLM was not called"
 bg_stop "$FAKE_PID"
 
@@ -100,7 +100,7 @@ cat >"$TMP/slow.json" <<EOF
 {"llm": {"base_url": "$FAKE_URL", "model": "m", "first_token_timeout_ms": 300, "retries": 0}}
 EOF
 lore_ok sl1 ask "$Q_REFUND" --config "$TMP/slow.json" --threshold 0 --json
-assert_eq "$(json_str refusal)" llm_error "slow: refused"
+assert_eq "$(json_str reason)" llm_error "slow: refused"
 assert_grep "$OUT" 'first-token timeout' "slow: says why"
 # ...and within it, an answer.
 cat >"$TMP/slow2.json" <<EOF
@@ -126,14 +126,14 @@ assert_grep "$FAKE_LOG" '"status":500.*"model":"primary"' "500s: primary failed"
 assert_grep "$FAKE_LOG" '"status":200.*"model":"backup"' "500s: backup answered"
 # No fallback: a refusal naming the server, never a crash.
 lore_ok fb2 ask "$Q_REFUND" --llm "$FAKE_URL" --model primary --threshold 0 --json
-assert_eq "$(json_str refusal)" llm_error "500s without fallback: refused"
+assert_eq "$(json_str reason)" llm_error "500s without fallback: refused"
 assert_grep "$OUT" '"detail":"llm server http://127.0.0.1:[0-9]+/v1 \(model primary\) answered 500' "500s without fallback: detail"
 bg_stop "$FAKE_PID"
 
 # Malformed JSON.
 fake_start bad --chat malformed
 lore_ok m1 ask "$Q_REFUND" --llm "$FAKE_URL" --model m --threshold 0 --no-stream --json
-assert_eq "$(json_str refusal)" llm_error "malformed: refused"
+assert_eq "$(json_str reason)" llm_error "malformed: refused"
 assert_grep "$OUT" 'not valid JSON' "malformed: says why"
 bg_stop "$FAKE_PID"
 
@@ -149,21 +149,21 @@ bg_stop "$FAKE_PID"
 # An invented citation.
 fake_start inv --chat invent
 lore_ok i1 ask "$Q_REFUND" --llm "$FAKE_URL" --model m --threshold 0 --json
-assert_eq "$(json_str refusal)" invalid_citation "invented citation: refused"
+assert_eq "$(json_str reason)" invalid_citation "invented citation: refused"
 assert_grep "$OUT" 'cites source \[9\]' "invented citation: detail"
 bg_stop "$FAKE_PID"
 
 # "Not in the sources".
 fake_start nc --chat notcovered
 lore_ok nc1 ask "$Q_REFUND" --llm "$FAKE_URL" --model m --threshold 0 --json
-assert_eq "$(json_str refusal)" not_in_sources "not covered: refused"
+assert_eq "$(json_str reason)" not_in_sources "not covered: refused"
 assert_eq "$(json_num confidence)" 0 "not covered: confidence 0"
 bg_stop "$FAKE_PID"
 
 # An unsupported sentence: the answer is withheld (too little of it is supported).
 fake_start uns --chat unsupported
 lore_ok u1 ask "$Q_REFUND" --llm "$FAKE_URL" --model m --threshold 0 --json
-assert_eq "$(json_str refusal)" unsupported "unsupported: refused"
+assert_eq "$(json_str reason)" unsupported "unsupported: refused"
 assert_grep "$OUT" 'helicopter' "unsupported: detail quotes the sentence"
 assert_float "$(json_num validation)" '<' 1 "unsupported: validation below 1"
 bg_stop "$FAKE_PID"
