@@ -1440,8 +1440,9 @@ static void usage(FILE *f)
           "      --drain-timeout S      on SIGTERM, seconds to wait for requests in flight\n"
           "                             (default 30)\n"
           "      --idle-timeout S       close connections idle this long (default 60)\n"
-          "      --reload-interval MS   how often to look for a new index generation; it is\n"
-          "                             loaded in the background (default 200)\n"
+          "      --reload-interval MS   how often to look for a new index generation or a\n"
+          "                             changed config.json; either is loaded in the\n"
+          "                             background (default 200)\n"
           "  -h, --help                 this help\n",
           f);
 }
