@@ -55,6 +55,10 @@
  *                         do not cover it), unsupported (adds a sentence no source supports),
  *                         length (finish_reason "length")
  *   --chat-fail-model M   chat requests for model M answer 500 (a primary that is down)
+ *   --rerank MODE         rerank replies: normal (default), notjson, noresults (an object
+ *                         without "results"), badindex (an index past the documents), dup (one
+ *                         index twice), missing (the last document left out), noscore (a
+ *                         result without a score), bare (a bare array, TEI's shape)
  *   --first-token-ms N    chat: wait N ms before the first byte of the reply
  *   --token-delay-ms N    chat streams: wait N ms after each event
  * SIGTERM or SIGINT stop it cleanly (exit status 0); so does --max-seconds running out.
@@ -96,9 +100,10 @@ static struct {
     long max_seconds;
     const char *chat;            /* --chat MODE */
     const char *chat_fail_model; /* --chat-fail-model M */
+    const char *rerank;          /* --rerank MODE */
     long first_token_ms;         /* --first-token-ms N */
     long token_delay_ms;         /* --token-delay-ms N */
-} cfg = {0, NULL, 16, 0, 500, -1, 0, NULL, NULL, 0, 0, 0, -1, 600, "normal", NULL, 0, 0};
+} cfg = {0, NULL, 16, 0, 500, -1, 0, NULL, NULL, 0, 0, 0, -1, 600, "normal", NULL, "normal", 0, 0};
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static unsigned long n_requests; /* guarded by mu */
@@ -614,15 +619,37 @@ static void handle_rerank(const request *rq, reply *rp)
             order[j - 1] = t;
         }
     int keep = cJSON_IsNumber(top) && top->valueint > 0 && top->valueint < n ? top->valueint : n;
+    const char *mode = cfg.rerank ? cfg.rerank : "normal";
+    if (strcmp(mode, "notjson") == 0) {
+        free(score);
+        free(order);
+        rp->status = 200;
+        rp->body = copy_str("{\"results\": [{\"index\": 0,");
+        return;
+    }
+    if (strcmp(mode, "missing") == 0 && keep == n && n > 0)
+        keep = n - 1;
     cJSON *root = cJSON_CreateObject();
-    cJSON *res = cJSON_AddArrayToObject(root, "results");
+    cJSON *res = cJSON_CreateArray();
     for (int k = 0; k < keep; k++) {
         cJSON *it = cJSON_CreateObject();
-        cJSON_AddNumberToObject(it, "index", order[k]);
-        cJSON_AddNumberToObject(it, "relevance_score", score[order[k]]);
+        int ix = order[k];
+        if (k == 0 && strcmp(mode, "badindex") == 0)
+            ix = n;
+        if (k == 1 && strcmp(mode, "dup") == 0)
+            ix = order[0];
+        cJSON_AddNumberToObject(it, "index", ix);
+        if (!(k == 0 && strcmp(mode, "noscore") == 0))
+            cJSON_AddNumberToObject(it, "relevance_score", score[order[k]]);
         cJSON_AddItemToArray(res, it);
     }
-    json_reply(rp, root);
+    if (strcmp(mode, "bare") == 0) {
+        json_reply(rp, res);
+        cJSON_Delete(res);
+    } else {
+        cJSON_AddItemToObject(root, strcmp(mode, "noresults") == 0 ? "ranking" : "results", res);
+        json_reply(rp, root);
+    }
     cJSON_Delete(root);
     free(score);
     free(order);
@@ -936,6 +963,19 @@ static int parse_args(int argc, char **argv)
         }
         if (strcmp(a, "--chat-fail-model") == 0) {
             cfg.chat_fail_model = v;
+            continue;
+        }
+        if (strcmp(a, "--rerank") == 0) {
+            static const char *const modes[] = {"normal", "notjson", "noresults", "badindex",
+                                                "dup", "missing", "noscore", "bare"};
+            int known = 0;
+            for (size_t k = 0; k < sizeof modes / sizeof modes[0]; k++)
+                known |= strcmp(v, modes[k]) == 0;
+            if (!known) {
+                fprintf(stderr, "fake_openai: unknown --rerank mode \"%s\"\n", v);
+                return -1;
+            }
+            cfg.rerank = v;
             continue;
         }
         const struct num_flag *f = NULL;
