@@ -1,5 +1,7 @@
 #include "pool.h"
 
+#include "filesig.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -7,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 /* Collections one worker keeps open; the least recently used is closed beyond this. */
@@ -46,8 +47,7 @@ typedef struct penv {
     char name[65];
     answer_env *env;
     uint64_t epoch;  /* 1 at the first load, + 1 at each reload of config.json */
-    struct stat sig; /* config.json when last read (st_ino 0 and have_sig 0: absent) */
-    int have_sig;
+    filesig sig;     /* config.json when last read */
 } penv;
 
 struct pool {
@@ -460,22 +460,14 @@ int pool_pin(pool_worker *w, const char *name, pool_view *out, lore_err *err)
     return 0;
 }
 
-/* 1 and *st filled when DIR/config.json exists. */
-static int config_sig(const char *dir, struct stat *st)
+/* The identity of DIR/config.json (exists 0 when there is none). */
+static void config_sig(const char *dir, filesig *sig)
 {
     char path[PATH_MAX];
-    memset(st, 0, sizeof *st);
-    return snprintf(path, sizeof path, "%s/" CCONF_FILE, dir) < (int)sizeof path &&
-           stat(path, st) == 0;
-}
-
-static int same_sig(const struct stat *a, int have_a, const struct stat *b, int have_b)
-{
-    if (have_a != have_b)
-        return 0;
-    return !have_a || (a->st_dev == b->st_dev && a->st_ino == b->st_ino &&
-                       a->st_size == b->st_size && a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
-                       a->st_mtim.tv_nsec == b->st_mtim.tv_nsec);
+    if (snprintf(path, sizeof path, "%s/" CCONF_FILE, dir) < (int)sizeof path)
+        filesig_read(path, sig);
+    else
+        memset(sig, 0, sizeof *sig);
 }
 
 /* The collection's answer environment, loaded at first use; *epoch (may be NULL) its
@@ -496,8 +488,8 @@ static int env_for(pool *p, const char *name, answer_env **out, uint64_t *epoch,
     char dir[PATH_MAX];
     if ((rc = coll_dir(p->root, name, dir, sizeof dir, err)) != 0)
         goto done;
-    struct stat sig;
-    int have_sig = config_sig(dir, &sig);
+    filesig sig;
+    config_sig(dir, &sig);
     cconf cf;
     if ((rc = cconf_load(dir, &cf, err)) != 0)
         goto done;
@@ -519,7 +511,6 @@ static int env_for(pool *p, const char *name, answer_env **out, uint64_t *epoch,
     pe->env = env;
     pe->epoch = 1;
     pe->sig = sig;
-    pe->have_sig = have_sig;
     *out = env;
     if (epoch != NULL)
         *epoch = pe->epoch;
@@ -551,16 +542,14 @@ static void refresh_envs(pool *p)
         char dir[PATH_MAX];
         if (coll_dir(p->root, names[i], dir, sizeof dir, NULL) != 0)
             continue;
-        struct stat sig;
-        int have = config_sig(dir, &sig);
+        filesig sig;
+        config_sig(dir, &sig);
         /* envs only grows, and entry i keeps its collection. */
         pthread_mutex_lock(&p->env_mu);
         penv *pe = &p->envs[i];
-        int same = same_sig(&pe->sig, pe->have_sig, &sig, have);
-        if (!same) {
+        int same = filesig_equal(&pe->sig, &sig);
+        if (!same)
             pe->sig = sig; /* tried once per version of the file, whatever comes of it */
-            pe->have_sig = have;
-        }
         pthread_mutex_unlock(&p->env_mu);
         if (same)
             continue;

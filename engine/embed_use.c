@@ -39,6 +39,7 @@
  * Threads: the model is read-only, so embed_use_texts may run from many threads at once;
  * opening and closing embedders is thread-safe. */
 #include "embed_impl.h"
+#include "filesig.h"
 #include "use.h"
 
 #include <inttypes.h>
@@ -47,7 +48,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 /* 2: one stored vector per window (was the windows' mean). */
@@ -66,7 +66,7 @@
  * immutable after use_load (use.h), so sharing needs no lock beyond the registry's. */
 typedef struct shared_model {
     char *dir;
-    struct stat sig[2]; /* model.json and vocab.json when loaded: a re-fetch changes them */
+    filesig sig[2]; /* model.json and vocab.json when loaded: a re-fetch changes them */
     use_model *model;
     size_t refs;
     struct shared_model *next;
@@ -80,33 +80,30 @@ struct embed_use {
     shared_model *shared;
 };
 
-static int same_file(const struct stat *a, const struct stat *b)
-{
-    return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
-           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
-}
-
 /* The files' identities; 0 when both exist (otherwise use_load reports what is missing). */
-static int model_sig(const char *dir, struct stat sig[2])
+static int model_sig(const char *dir, filesig sig[2])
 {
     static const char *const names[2] = {"model.json", "vocab.json"};
     char path[PATH_MAX];
-    for (int i = 0; i < 2; i++)
-        if (snprintf(path, sizeof path, "%s/%s", dir, names[i]) >= (int)sizeof path ||
-            stat(path, &sig[i]) != 0)
+    for (int i = 0; i < 2; i++) {
+        if (snprintf(path, sizeof path, "%s/%s", dir, names[i]) >= (int)sizeof path)
             return -1;
+        filesig_read(path, &sig[i]);
+        if (!sig[i].exists)
+            return -1;
+    }
     return 0;
 }
 
 /* The shared model of dir, loaded when no embedder holds it yet (or its files changed). */
 static int acquire_model(const char *dir, shared_model **out, lore_err *err)
 {
-    struct stat sig[2];
+    filesig sig[2];
     int have_sig = model_sig(dir, sig) == 0;
     pthread_mutex_lock(&models_mu);
     for (shared_model *m = models; have_sig && m != NULL; m = m->next) {
-        if (strcmp(m->dir, dir) == 0 && same_file(&m->sig[0], &sig[0]) &&
-            same_file(&m->sig[1], &sig[1])) {
+        if (strcmp(m->dir, dir) == 0 && filesig_equal(&m->sig[0], &sig[0]) &&
+            filesig_equal(&m->sig[1], &sig[1])) {
             m->refs++;
             pthread_mutex_unlock(&models_mu);
             *out = m;

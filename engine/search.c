@@ -253,7 +253,9 @@ static int row_count(searcher *s, int64_t *n, lore_err *err)
         return rc;
     chunkcache_set_generation(s->cache, gen);
     if (!s->n_valid || gen != s->n_gen) {
-        rerank_ctx_reset_cache(s->rr); /* chunk ids may now name other texts */
+        /* A new generation: chunk ids may now name other texts, and term statistics moved. */
+        rerank_ctx_reset_cache(s->rr);
+        df_clear(s);
         sqlite3_stmt *st;
         sqlite3 *db = store_db(coll_store(s->c));
         if (sqlite3_prepare_v2(db, "SELECT count(*) FROM chunks", -1, &st, NULL) != SQLITE_OK)
@@ -265,7 +267,6 @@ static int row_count(searcher *s, int64_t *n, lore_err *err)
             return lore_errf(err, LORE_EDB, "counting chunks: %s", sqlite3_errmsg(db));
         s->n_gen = gen;
         s->n_valid = 1;
-        df_clear(s);
     }
     *n = s->n_rows;
     return 0;
