@@ -78,6 +78,7 @@ static shared_model *models;
 struct embed_use {
     use_model *model; /* borrowed from shared */
     shared_model *shared;
+    use_qwork *qwork; /* the query path's scratch: an embedder is one thread's at a time */
 };
 
 /* The files' identities; 0 when both exist (otherwise use_load reports what is missing). */
@@ -207,6 +208,7 @@ void embed_use_close(embed_use *u)
     if (u == NULL)
         return;
     release_model(u->shared);
+    use_qwork_free(u->qwork);
     free(u);
 }
 
@@ -543,7 +545,9 @@ int embed_use_query(embedder *e, const char *text, float *out, lore_err *err)
         return rc;
     if (total > USE_MAX_TOKENS)
         return embed_use_texts(e, &text, 1, out, err);
-    return use_embed_query_ids(m, ids, total, out, err);
+    if (e->use->qwork == NULL && (e->use->qwork = use_qwork_new()) == NULL)
+        return lore_errf(err, LORE_ENOMEM, "out of memory embedding a query");
+    return use_embed_query_ids(m, e->use->qwork, ids, total, out, err);
 }
 
 int embed_use_windows(embedder *e, const char *const *texts, size_t n, float **vecs,

@@ -128,6 +128,17 @@ int faiss_IndexFlatIP_new_with(FaissIndexFlatIP **p_index, idx_t d) {
     });
 }
 
+FaissIndexFlat *faiss_IndexFlat_cast(FaissIndex *index) {
+    return reinterpret_cast<FaissIndexFlat *>(dynamic_cast<faiss::IndexFlat *>(cxx(index)));
+}
+
+void faiss_IndexFlat_xb(FaissIndexFlat *index, float **p_xb, size_t *p_size) {
+    // Upstream's accessor: the stored vectors, d floats each, as one array.
+    auto *flat = reinterpret_cast<faiss::IndexFlat *>(index);
+    *p_xb = flat->get_xb();
+    *p_size = flat->codes.size() / sizeof(float);
+}
+
 // ---- IndexIDMap2 ----
 
 int faiss_IndexIDMap2_new(FaissIndexIDMap2 **p_index, FaissIndex *index) {
@@ -144,6 +155,16 @@ int faiss_IndexIDMap2_own_fields(const FaissIndexIDMap2 *obj) {
 
 void faiss_IndexIDMap2_set_own_fields(FaissIndexIDMap2 *obj, int own) {
     reinterpret_cast<faiss::IndexIDMap2 *>(obj)->own_fields = own != 0;
+}
+
+void faiss_IndexIDMap2_id_map(FaissIndexIDMap2 *index, idx_t **p_id_map, size_t *p_size) {
+    auto *map = reinterpret_cast<faiss::IndexIDMap2 *>(index);
+    *p_id_map = map->id_map.data();
+    *p_size = map->id_map.size();
+}
+
+FaissIndex *faiss_IndexIDMap2_sub_index(FaissIndexIDMap2 *index) {
+    return reinterpret_cast<FaissIndex *>(reinterpret_cast<faiss::IndexIDMap2 *>(index)->index);
 }
 
 FaissIndexIDMap2 *faiss_IndexIDMap2_cast(FaissIndex *index) {

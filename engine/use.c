@@ -135,6 +135,8 @@ struct use_model {
     float emb_mult;       /* 2: see Layer_0/add above */
     const float *emb;     /* [n_vocab, d_emb] */
     const float *inv_ts;  /* [d_emb / 2] */
+    float *timing;        /* [max_tokens, d_emb]: the timing signal of each position, made
+                           * once at load (sinf and cosf per value were 5% of a query) */
     use_layer layers[MAX_LAYERS];
     dense hid;            /* [dim, dim] */
     const float *hid_b;   /* [dim] */
@@ -1253,6 +1255,24 @@ static int build_slabs(use_model *m)
     return 0;
 }
 
+/* The values forward() used to compute per token: [sin(p inv), cos(p inv)] for each p. */
+static int build_timing(use_model *m)
+{
+    int de = m->d_emb, half = de / 2;
+    m->timing = malloc((size_t)m->max_tokens * (size_t)de * sizeof(float));
+    if (m->timing == NULL)
+        return LORE_ENOMEM;
+    for (int p = 0; p < m->max_tokens; p++) {
+        float *t = m->timing + (size_t)p * (size_t)de;
+        for (int j = 0; j < half; j++) {
+            float ang = (float)p * m->inv_ts[j];
+            t[j] = sinf(ang);
+            t[half + j] = cosf(ang);
+        }
+    }
+    return 0;
+}
+
 static uint64_t fingerprint(const use_model *m, const char *vocab, size_t vlen)
 {
     XXH64_state_t *st = XXH64_createState();
@@ -1318,7 +1338,7 @@ int use_load(const char *dir, use_model **out, lore_err *err)
     read_architecture(&c, m);
     if (c.rc != 0 || check_finite(&c) != 0)
         goto done;
-    if (build_slabs(m) != 0) {
+    if (build_slabs(m) != 0 || build_timing(m) != 0) {
         fail(&c, LORE_ENOMEM, "out of memory for the model's weights");
         goto done;
     }
@@ -1365,6 +1385,7 @@ void use_free(use_model *m)
     spm_free(m->tok);
     free(m->slab_arena);
     free(m->bslab_arena);
+    free(m->timing);
     free_regions(m);
     free(m);
 }
@@ -1712,17 +1733,15 @@ static void forward(const use_model *m, const int *const *ids, const size_t *len
                     size_t n, scratch *sc, float *out)
 {
     /* Input: 2 E[id] + [sin(p inv), cos(p inv)]. */
-    int de = m->d_emb, half = de / 2;
+    int de = m->d_emb;
     size_t r = 0;
     for (size_t i = 0; i < ns; i++) {
         for (size_t p = 0; p < lens[i]; p++, r++) {
             const float *e = m->emb + (size_t)ids[i][p] * (size_t)de;
+            const float *ts = m->timing + p * (size_t)de;
             float *xr = sc->x + r * (size_t)de;
-            for (int j = 0; j < half; j++) {
-                float ang = (float)p * m->inv_ts[j];
-                xr[j] = m->emb_mult * e[j] + sinf(ang);
-                xr[half + j] = m->emb_mult * e[half + j] + cosf(ang);
-            }
+            for (int j = 0; j < de; j++)
+                xr[j] = m->emb_mult * e[j] + ts[j];
         }
     }
 
@@ -1792,20 +1811,54 @@ static void forward(const use_model *m, const int *const *ids, const size_t *len
     }
 }
 
-/* bf16: with 1 when the pass's products may go through slab_bf16 (sc->xb set). */
-static int scratch_alloc(const use_model *m, size_t n_tok, size_t n_seq, int bf16, scratch *sc,
-                         void **block)
+struct use_qwork {
+    float *block;
+    size_t cap; /* floats */
+};
+
+use_qwork *use_qwork_new(void)
+{
+    return calloc(1, sizeof(use_qwork));
+}
+
+void use_qwork_free(use_qwork *w)
+{
+    if (w == NULL)
+        return;
+    free(w->block);
+    free(w);
+}
+
+/* Scratch for passes of up to n_tok tokens in n_seq texts, none longer than max_t. bf16: 1
+ * when the pass's products may go through slab_bf16 (sc->xb set). The block comes from w
+ * when it is large enough (grown otherwise; *block then stays NULL) or else is a new one the
+ * caller frees (*block). */
+static int scratch_alloc(const use_model *m, size_t n_tok, size_t n_seq, size_t max_t,
+                         int bf16, use_qwork *w, scratch *sc, void **block)
 {
     size_t wx = (size_t)m->w_x, per_tok = 3 * wx + (size_t)m->w_qkv + (size_t)m->w_att +
                                           (size_t)m->w_ff;
-    size_t mt = (size_t)m->max_tokens;
-    size_t total = n_tok * per_tok + mt * mt + n_seq * (wx + (size_t)m->w_ff);
+    size_t total = n_tok * per_tok + max_t * max_t + n_seq * (wx + (size_t)m->w_ff);
     /* bf16 pairs of one product's input: at most FEW_ROWS rows of the deepest matrix. */
     size_t nxb = bf16 && m->bslab_arena != NULL ? (size_t)FEW_ROWS * (size_t)m->max_depth / 2 : 0;
-    float *f = malloc((total + nxb) * sizeof(float));
-    if (f == NULL)
-        return LORE_ENOMEM;
-    *block = f;
+    float *f;
+    *block = NULL;
+    if (w != NULL) {
+        if (w->cap < total + nxb) {
+            free(w->block);
+            w->cap = 0;
+            w->block = malloc((total + nxb) * sizeof(float));
+            if (w->block == NULL)
+                return LORE_ENOMEM;
+            w->cap = total + nxb;
+        }
+        f = w->block;
+    } else {
+        f = malloc((total + nxb) * sizeof(float));
+        if (f == NULL)
+            return LORE_ENOMEM;
+        *block = f;
+    }
     sc->x = f;
     f += n_tok * wx;
     sc->h = f;
@@ -1819,7 +1872,7 @@ static int scratch_alloc(const use_model *m, size_t n_tok, size_t n_seq, int bf1
     sc->ff = f;
     f += n_tok * (size_t)m->w_ff;
     sc->s = f;
-    f += mt * mt;
+    f += max_t * max_t;
     sc->pool = f;
     f += n_seq * wx;
     sc->pool_ff = f;
@@ -1829,7 +1882,7 @@ static int scratch_alloc(const use_model *m, size_t n_tok, size_t n_seq, int bf1
 }
 
 static int embed_ids(const use_model *m, const int *const *ids, const size_t *lens, size_t n,
-                     int bf16, float *out, lore_err *err)
+                     int bf16, use_qwork *w, float *out, lore_err *err)
 {
     if (n == 0)
         return 0;
@@ -1849,7 +1902,7 @@ static int embed_ids(const use_model *m, const int *const *ids, const size_t *le
     }
 
     /* Passes of at most BATCH_TOKENS tokens (or one text). */
-    size_t max_tok = 0, max_seq = 0;
+    size_t max_tok = 0, max_seq = 0, max_t = 1;
     for (size_t i = 0; i < n;) {
         size_t tok = 0, j = i;
         while (j < n) {
@@ -1857,6 +1910,8 @@ static int embed_ids(const use_model *m, const int *const *ids, const size_t *le
             if (j > i && tok + t > BATCH_TOKENS)
                 break;
             tok += t;
+            if (t > max_t)
+                max_t = t;
             j++;
         }
         if (tok > max_tok)
@@ -1868,7 +1923,8 @@ static int embed_ids(const use_model *m, const int *const *ids, const size_t *le
     size_t *clip = malloc(max_seq * sizeof *clip);
     scratch sc;
     void *block = NULL;
-    if (clip == NULL || scratch_alloc(m, max_tok ? max_tok : 1, max_seq, bf16, &sc, &block) != 0) {
+    if (clip == NULL ||
+        scratch_alloc(m, max_tok ? max_tok : 1, max_seq, max_t, bf16, w, &sc, &block) != 0) {
         free(clip);
         return lore_errf(err, LORE_ENOMEM, "use: out of memory embedding %zu texts", n);
     }
@@ -1894,13 +1950,13 @@ static int embed_ids(const use_model *m, const int *const *ids, const size_t *le
 int use_embed_ids(const use_model *m, const int *const *ids, const size_t *lens, size_t n,
                   float *out, lore_err *err)
 {
-    return embed_ids(m, ids, lens, n, 0, out, err);
+    return embed_ids(m, ids, lens, n, 0, NULL, out, err);
 }
 
-int use_embed_query_ids(const use_model *m, const int *ids, size_t len, float *out,
-                        lore_err *err)
+int use_embed_query_ids(const use_model *m, use_qwork *w, const int *ids, size_t len,
+                        float *out, lore_err *err)
 {
-    return embed_ids(m, &ids, &len, 1, 1, out, err);
+    return embed_ids(m, &ids, &len, 1, 1, w, out, err);
 }
 
 int use_embed_texts(const use_model *m, const char *const *texts, size_t n, float *out,

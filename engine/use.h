@@ -71,6 +71,14 @@ int use_embed_ids(const use_model *m, const int *const *ids, const size_t *lens,
 int use_embed_texts(const use_model *m, const char *const *texts, size_t n, float *out,
                     lore_err *err);
 
+/* A query's scratch memory (about 0.4 MB for a 20-token query), kept from one
+ * use_embed_query_ids call to the next: allocating and freeing it every call made glibc
+ * consolidate its free lists each time. Ownership: use_qwork_new's result (NULL when out of
+ * memory) is freed with use_qwork_free. Threads: used by one call at a time. */
+typedef struct use_qwork use_qwork;
+use_qwork *use_qwork_new(void);
+void use_qwork_free(use_qwork *w);
+
 /* Embeds one search query's token ids (as use_embed_ids for n = 1), faster and less
  * exactly: on a CPU with AVX512-BF16 the matrix products of a short text (up to 24 tokens)
  * take their inputs and weights in bf16, summing in fp32, in half the time. The vector then
@@ -78,8 +86,9 @@ int use_embed_texts(const use_model *m, const char *const *texts, size_t n, floa
  * questions: 9e-5 at worst), far below what moves a ranking, and stays as close to the
  * reference's. Stored vectors come from use_embed_ids / use_embed_texts only, so an index
  * never depends on the CPU it was built on. Without AVX512-BF16, or with LORE_USE_NO_BF16=1
- * in the environment before the first model is loaded, the vector is use_embed_ids'. */
-int use_embed_query_ids(const use_model *m, const int *ids, size_t len, float *out,
-                        lore_err *err);
+ * in the environment before the first model is loaded, the vector is use_embed_ids'.
+ * w: the scratch to reuse (grown as needed), or NULL for scratch of this call only. */
+int use_embed_query_ids(const use_model *m, use_qwork *w, const int *ids, size_t len,
+                        float *out, lore_err *err);
 
 #endif

@@ -415,19 +415,24 @@ int bench_embed_run(const char *corpus_path, const char *const *query_texts, siz
         }
         /* The same queries the way a search embeds them (embed_use_query). */
         int ids[USE_MAX_TOKENS];
+        use_qwork *work = use_qwork_new();
+        if (work == NULL)
+            rc = lore_errf(err, LORE_ENOMEM, "out of memory");
         for (size_t i = 0; i < o->warmup + o->query_runs && rc == 0; i++) {
             const char *q = queries[i % nq];
             double c0 = thread_cpu_ms(), t0 = bench_now_ms();
             size_t total = 0;
             rc = spm_encode(use_tokenizer(m), q, strlen(q), ids, USE_MAX_TOKENS, &total, err);
             if (rc == 0)
-                rc = use_embed_query_ids(m, ids, total < USE_MAX_TOKENS ? total : USE_MAX_TOKENS,
-                                         out, err);
+                rc = use_embed_query_ids(m, work, ids,
+                                         total < USE_MAX_TOKENS ? total : USE_MAX_TOKENS, out,
+                                         err);
             if (i >= o->warmup) {
                 ms[i - o->warmup] = bench_now_ms() - t0;
                 cpu[i - o->warmup] = thread_cpu_ms() - c0;
             }
         }
+        use_qwork_free(work);
         if (rc == 0) {
             bench_latency_summarise(ms, o->query_runs, &r->search_query);
             bench_latency_summarise(cpu, o->query_runs, &r->search_query_cpu);

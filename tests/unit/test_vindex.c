@@ -307,6 +307,65 @@ static void test_search_batch_matches_single(void **state)
     free(vecs);
 }
 
+/* One query is scanned by vindex.c itself (sgemv in blocks and a heap); FAISS's search (the
+ * batch form) must agree: across several blocks, with equal scores (smaller id first), and
+ * after removals, which reorder the stored vectors. */
+static void test_single_query_path_matches_faiss(void **state)
+{
+    (void)state;
+    rng_seed(12);
+    enum { N = 9000, K = 300, DUPS = 40 };
+    float *vecs = random_units(N, DIM);
+    /* Vectors 100..100+DUPS are copies of vector 0: DUPS + 1 equal scores for a query. */
+    for (size_t i = 100; i < 100 + DUPS; i++) {
+        memcpy(vecs + i * DIM, vecs, DIM * sizeof *vecs);
+    }
+    vindex *vi = filled_index(vecs, N);
+    int64_t sids[K], bids[K];
+    float sscores[K], bscores[K];
+    size_t nfound = 0;
+    lore_err err = {0};
+    for (int round = 0; round < 2; round++) {
+        for (size_t qi = 0; qi < 6; qi++) {
+            const float *q = qi == 0 ? vecs : vecs + (qi * 977 % N) * DIM;
+            assert_int_equal(vindex_search(vi, q, K, sids, sscores, &nfound, &err), 0);
+            assert_int_equal(nfound, K);
+            assert_int_equal(vindex_search_batch(vi, q, 1, K, bids, bscores, &err), 0);
+            for (size_t r = 0; r < K; r++) {
+                assert_true(fabsf(sscores[r] - bscores[r]) < SCORE_TOL);
+                if (r > 0) {
+                    assert_true(sscores[r] <= sscores[r - 1]);
+                    if (sscores[r] == sscores[r - 1]) {
+                        assert_true(sids[r] > sids[r - 1]);
+                    }
+                }
+            }
+            if (qi == 0) {
+                /* The copies tie at the top, in id order. */
+                assert_int_equal(sids[0], id_of(0));
+                for (size_t r = 1; r <= DUPS; r++) {
+                    assert_int_equal(sids[r], id_of(100 + r - 1));
+                }
+            } else {
+                assert_memory_equal(sids, bids, sizeof sids);
+            }
+        }
+        /* Remove every third vector past the copies: FAISS fills the gaps by moving vectors. */
+        size_t nrm = 0;
+        int64_t *rm = malloc(N * sizeof *rm);
+        assert_non_null(rm);
+        for (size_t i = 200; i < N; i += 3) {
+            rm[nrm++] = id_of(i);
+        }
+        size_t removed = 0;
+        assert_int_equal(vindex_remove(vi, rm, round == 0 ? nrm : 0, &removed, &err), 0);
+        assert_int_equal(removed, round == 0 ? nrm : 0);
+        free(rm);
+    }
+    vindex_free(vi);
+    free(vecs);
+}
+
 static void test_k_larger_than_count(void **state)
 {
     (void)state;
@@ -872,6 +931,7 @@ int main(void)
         cmocka_unit_test(test_new_rejects_bad_dimension),
         cmocka_unit_test(test_search_matches_brute_force),
         cmocka_unit_test(test_search_batch_matches_single),
+        cmocka_unit_test(test_single_query_path_matches_faiss),
         cmocka_unit_test(test_k_larger_than_count),
         cmocka_unit_test(test_search_empty_index),
         cmocka_unit_test(test_add_rejects_negative_id),
