@@ -52,6 +52,7 @@ struct searcher {
     int64_t n_rows;
     int n_valid;
     chunkcache *cache;  /* the chunks of recent queries, of generation n_gen */
+    snippet_cache *snips; /* their bodies' analyses for snippets, of generation n_gen */
     rerank_ctx *rr;
     rerank_profile coll_profile; /* the collection's profile.json, when has_coll_profile */
     int has_coll_profile;
@@ -174,6 +175,10 @@ int searcher_new(coll *c, searcher **out, lore_err *err)
         (rc = rerank_ctx_new(&s->rr, err)) != 0 ||
         (rc = chunkcache_new(SEARCH_CACHE_BYTES, &s->cache, err)) != 0)
         goto fail;
+    if (snippet_cache_new(SEARCH_SNIPPET_TOKENS, &s->snips) != 0) {
+        rc = lore_errf(err, LORE_ENOMEM, "out of memory creating a searcher");
+        goto fail;
+    }
     if ((rc = load_coll_profile(s, err)) != 0)
         goto fail;
     if (sqlite3_prepare_v3(db, "SELECT doc FROM chunks_vocab WHERE term = ?1", -1,
@@ -200,6 +205,7 @@ void searcher_free(searcher *s)
     text_analyzer_free(s->an);
     rerank_ctx_free(s->rr);
     chunkcache_free(s->cache);
+    snippet_cache_free(s->snips);
     free(s->profile_warning);
     free(s->locale);
     free(s);
@@ -255,6 +261,7 @@ static int row_count(searcher *s, int64_t *n, lore_err *err)
     if (!s->n_valid || gen != s->n_gen) {
         /* A new generation: chunk ids may now name other texts, and term statistics moved. */
         rerank_ctx_reset_cache(s->rr);
+        snippet_cache_clear(s->snips);
         df_clear(s);
         sqlite3_stmt *st;
         sqlite3 *db = store_db(coll_store(s->c));
@@ -659,7 +666,8 @@ static int make_snippet(searcher *s, const cand *c, const char *body, const char
     const char *loc = locale ? locale : s->locale ? s->locale : "en";
     if (text_analyzer_set_locale(s->an, loc) != 0)
         return lore_errf(err, LORE_ENOMEM, "out of memory setting locale %s", loc);
-    return snippet_make(s->an, body, terms, nterms, SNIPPET_TOKENS, out, err);
+    return snippet_make_cached(s->snips, c->id, s->an, body, terms, nterms, SNIPPET_TOKENS, out,
+                               err);
 }
 
 /* Appends a hit for the chunk unless its article already has one (per_article). Takes the

@@ -18,7 +18,8 @@
  * CLOCK eviction), so the reranked head of a repeated or related question costs memory
  * lookups, not SQLite reads. The cache is emptied whenever the store's generation changes
  * (read at the start of every search_run), so a searcher kept across a re-index never
- * serves the old text.
+ * serves the old text. The analyses of the hits' bodies, which snippets are cut from, are
+ * kept the same way (snippet_cache, emptied with the chunks).
  *
  * Ownership: a searcher borrows its collection (which must outlive it) and owns its
  * analyzer, chunk cache and buffers; search_run fills a search_results that the caller
@@ -37,6 +38,8 @@
 /* The chunk cache's budget per searcher: about 2,500 chunks of 200 tokens. `lore serve`
  * keeps one searcher per worker and open collection, each bounded by this. */
 #define SEARCH_CACHE_BYTES ((size_t)4 << 20)
+/* The snippet analyses a searcher keeps (snippet.h): 131,072 tokens of 24 bytes, 3 MB. */
+#define SEARCH_SNIPPET_TOKENS ((size_t)1 << 17)
 
 typedef enum search_mode { SEARCH_BM25, SEARCH_VECTOR, SEARCH_HYBRID } search_mode;
 typedef enum search_fusion { FUSION_CONVEX, FUSION_RRF } search_fusion;

@@ -14,9 +14,20 @@ typedef struct snip_tok {
     int sentence;      /* 1: it begins the body or a sentence */
 } snip_tok;
 
+/* A body's token as analysis leaves it, before any query: the term by its hash and length.
+ * Matching a query term by (hash, length) instead of by its text lets one analysis serve
+ * every query (snippet_cache); two different terms of a body and a question would have to
+ * collide in 64 bits to highlight a wrong word. */
+typedef struct atok {
+    uint64_t hash;
+    uint32_t start, end; /* byte range in the body (CJK bigrams overlap: "ab", "bc") */
+    uint32_t len;        /* the term's length */
+    uint32_t sentence;   /* 1: it begins the body or a sentence */
+} atok;
+
 /* The query terms by hash, so each body token costs one probe, not a compare per term. */
 typedef struct term_index {
-    const char *const *terms;
+    uint64_t *hash;
     size_t *len;
     int *slot;     /* index of a term + 1; 0: empty */
     size_t mask;   /* slots - 1, slots a power of two at least twice the terms */
@@ -24,8 +35,7 @@ typedef struct term_index {
 
 typedef struct scan {
     const char *body;
-    const term_index *ti;
-    snip_tok *tok;
+    atok *tok;
     size_t n, cap;
 } scan;
 
@@ -53,15 +63,16 @@ static int term_index_init(term_index *ti, const char *const *terms, size_t nter
     size_t slots = 16;
     while (slots < 2 * nterms)
         slots *= 2;
-    ti->terms = terms;
     ti->mask = slots - 1;
+    ti->hash = malloc((nterms ? nterms : 1) * sizeof *ti->hash);
     ti->len = malloc((nterms ? nterms : 1) * sizeof *ti->len);
     ti->slot = calloc(slots, sizeof *ti->slot);
-    if (ti->len == NULL || ti->slot == NULL)
+    if (ti->hash == NULL || ti->len == NULL || ti->slot == NULL)
         return LORE_ENOMEM;
     for (size_t i = 0; i < nterms; i++) {
         ti->len[i] = strlen(terms[i]);
-        size_t h = (size_t)hash_bytes(terms[i], ti->len[i]) & ti->mask;
+        ti->hash[i] = hash_bytes(terms[i], ti->len[i]);
+        size_t h = (size_t)ti->hash[i] & ti->mask;
         while (ti->slot[h] != 0 && strcmp(terms[ti->slot[h] - 1], terms[i]) != 0)
             h = (h + 1) & ti->mask;
         if (ti->slot[h] == 0)
@@ -72,16 +83,16 @@ static int term_index_init(term_index *ti, const char *const *terms, size_t nter
 
 static void term_index_free(term_index *ti)
 {
+    free(ti->hash);
     free(ti->len);
     free(ti->slot);
 }
 
-static int term_find(const term_index *ti, const char *term, size_t len)
+static int term_find(const term_index *ti, uint64_t hash, size_t len)
 {
-    size_t h = (size_t)hash_bytes(term, len) & ti->mask;
-    for (; ti->slot[h] != 0; h = (h + 1) & ti->mask) {
+    for (size_t h = (size_t)hash & ti->mask; ti->slot[h] != 0; h = (h + 1) & ti->mask) {
         int i = ti->slot[h] - 1;
-        if (ti->len[i] == len && memcmp(ti->terms[i], term, len) == 0)
+        if (ti->hash[i] == hash && ti->len[i] == len)
             return i;
     }
     return -1;
@@ -112,18 +123,21 @@ static int sentence_break_before(const char *body, size_t at)
 static int on_token(void *ctx, const char *term, size_t len, size_t start, size_t end)
 {
     scan *sc = ctx;
+    if (end > UINT32_MAX || len > UINT32_MAX)
+        return LORE_EINVAL; /* bodies are far smaller (ingest caps them) */
     if (sc->n == sc->cap) {
         size_t cap = sc->cap ? sc->cap * 2 : 256;
-        snip_tok *t = realloc(sc->tok, cap * sizeof *t);
+        atok *t = realloc(sc->tok, cap * sizeof *t);
         if (t == NULL)
             return LORE_ENOMEM;
         sc->tok = t;
         sc->cap = cap;
     }
-    snip_tok *t = &sc->tok[sc->n++];
-    t->start = start;
-    t->end = end;
-    t->term = term_find(sc->ti, term, len);
+    atok *t = &sc->tok[sc->n++];
+    t->hash = hash_bytes(term, len);
+    t->start = (uint32_t)start;
+    t->end = (uint32_t)end;
+    t->len = (uint32_t)len;
     t->sentence = sc->n == 1 || sentence_break_before(sc->body, start);
     return 0;
 }
@@ -282,34 +296,189 @@ static void tidy(char *p)
     *w = '\0';
 }
 
+/* The body's tokens (malloc'd into *tok, *n of them; NULL when none). */
+static int analyse(text_analyzer *an, const char *body, size_t len, atok **tok, size_t *n)
+{
+    scan sc = {body, NULL, 0, 0};
+    int rc = text_analyze(an, body, len, on_token, &sc);
+    if (rc != 0) {
+        free(sc.tok);
+        return rc;
+    }
+    *tok = sc.tok;
+    *n = sc.n;
+    return 0;
+}
+
+/* The snippet of body from its analysed tokens. */
+static int snippet_from(const char *body, const atok *at, size_t n, const char *const *terms,
+                        size_t nterms, size_t max_tokens, char **out)
+{
+    size_t len = strlen(body), width = max_tokens ? max_tokens : 1;
+    term_index ti;
+    snip_tok *tok = malloc((n ? n : 1) * sizeof *tok);
+    sbuf b = SBUF_INIT;
+    size_t start = 0;
+    int rc = term_index_init(&ti, terms, nterms);
+    if (rc == 0 && tok == NULL)
+        rc = LORE_ENOMEM;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        tok[i].start = at[i].start;
+        tok[i].end = at[i].end;
+        tok[i].term = term_find(&ti, at[i].hash, at[i].len);
+        tok[i].sentence = (int)at[i].sentence;
+    }
+    if (rc == 0)
+        rc = choose_window(tok, n, nterms, width, &start);
+    if (rc == 0) {
+        size_t to = start + width < n ? start + width : n;
+        rc = render(body, len, tok, n, start, to, &b);
+    }
+    term_index_free(&ti);
+    free(tok);
+    if (rc != 0) {
+        sbuf_free(&b);
+        return rc;
+    }
+    *out = sbuf_detach(&b);
+    if (*out == NULL)
+        return LORE_ENOMEM;
+    tidy(*out);
+    return 0;
+}
+
 int snippet_make(text_analyzer *an, const char *body, const char *const *terms, size_t nterms,
                  size_t max_tokens, char **out, lore_err *err)
+{
+    return snippet_make_cached(NULL, 0, an, body, terms, nterms, max_tokens, out, err);
+}
+
+/* ---- the analysis cache ---- */
+
+typedef struct centry {
+    int64_t key; /* 0: empty slot */
+    atok *tok;
+    size_t n;
+} centry;
+
+struct snippet_cache {
+    centry *slot;
+    size_t mask;           /* slots - 1 */
+    size_t used;           /* occupied slots */
+    size_t tokens, budget; /* tokens held, at most budget */
+};
+
+int snippet_cache_new(size_t max_tokens, snippet_cache **out)
+{
+    *out = NULL;
+    snippet_cache *c = calloc(1, sizeof *c);
+    size_t slots = 64;
+    if (c == NULL || (c->slot = calloc(slots, sizeof *c->slot)) == NULL) {
+        free(c);
+        return LORE_ENOMEM;
+    }
+    c->mask = slots - 1;
+    c->budget = max_tokens;
+    *out = c;
+    return 0;
+}
+
+void snippet_cache_clear(snippet_cache *c)
+{
+    if (c == NULL)
+        return;
+    for (size_t i = 0; i <= c->mask; i++) {
+        free(c->slot[i].tok);
+        c->slot[i] = (centry){0, NULL, 0};
+    }
+    c->used = 0;
+    c->tokens = 0;
+}
+
+void snippet_cache_free(snippet_cache *c)
+{
+    if (c == NULL)
+        return;
+    snippet_cache_clear(c);
+    free(c->slot);
+    free(c);
+}
+
+size_t snippet_cache_entries(const snippet_cache *c)
+{
+    return c ? c->used : 0;
+}
+
+static size_t slot_of(const snippet_cache *c, int64_t key)
+{
+    size_t h = (size_t)(((uint64_t)key * 0x9E3779B97F4A7C15ULL) >> 17) & c->mask;
+    while (c->slot[h].key != 0 && c->slot[h].key != key)
+        h = (h + 1) & c->mask;
+    return h;
+}
+
+/* Doubles the table (kept at most half full). */
+static int grow(snippet_cache *c)
+{
+    size_t slots = 2 * (c->mask + 1);
+    centry *old = c->slot, *fresh = calloc(slots, sizeof *fresh);
+    if (fresh == NULL)
+        return LORE_ENOMEM;
+    size_t n_old = c->mask + 1;
+    c->slot = fresh;
+    c->mask = slots - 1;
+    for (size_t i = 0; i < n_old; i++)
+        if (old[i].key != 0)
+            c->slot[slot_of(c, old[i].key)] = old[i];
+    free(old);
+    return 0;
+}
+
+/* Keeps tok (taken over) under key; on failure (or when it cannot fit) the caller keeps it. */
+static int keep(snippet_cache *c, int64_t key, atok *tok, size_t n)
+{
+    if (n > c->budget)
+        return -1;
+    /* Emptied when full: a help center's hot chunks fit well within the budget, and a full
+     * cache means the traffic is spread over more of the corpus than it can hold anyway. */
+    if (c->tokens + n > c->budget)
+        snippet_cache_clear(c);
+    if (2 * (c->used + 1) > c->mask + 1 && grow(c) != 0)
+        return -1;
+    size_t h = slot_of(c, key);
+    c->slot[h] = (centry){key, tok, n};
+    c->used++;
+    c->tokens += n;
+    return 0;
+}
+
+int snippet_make_cached(snippet_cache *c, int64_t key, text_analyzer *an, const char *body,
+                        const char *const *terms, size_t nterms, size_t max_tokens, char **out,
+                        lore_err *err)
 {
     *out = NULL;
     if (body == NULL)
         body = "";
-    size_t len = strlen(body), width = max_tokens ? max_tokens : 1;
-    term_index ti;
-    scan sc = {body, &ti, NULL, 0, 0};
-    sbuf b = SBUF_INIT;
-    size_t start = 0;
-    int rc = term_index_init(&ti, terms, nterms);
-    if (rc == 0)
-        rc = text_analyze(an, body, len, on_token, &sc);
-    if (rc == 0)
-        rc = choose_window(sc.tok, sc.n, nterms, width, &start);
-    if (rc == 0) {
-        size_t to = start + width < sc.n ? start + width : sc.n;
-        rc = render(body, len, sc.tok, sc.n, start, to, &b);
+    const centry *hit = NULL;
+    if (c != NULL && key != 0) {
+        size_t h = slot_of(c, key);
+        hit = c->slot[h].key == key ? &c->slot[h] : NULL;
     }
-    term_index_free(&ti);
-    free(sc.tok);
-    if (rc != 0) {
-        sbuf_free(&b);
+    atok *tok = NULL;
+    size_t n = 0;
+    int rc = 0;
+    if (hit == NULL) {
+        rc = analyse(an, body, strlen(body), &tok, &n);
+    }
+    if (rc == 0)
+        rc = hit ? snippet_from(body, hit->tok, hit->n, terms, nterms, max_tokens, out)
+                 : snippet_from(body, tok, n, terms, nterms, max_tokens, out);
+    if (hit == NULL && (rc != 0 || c == NULL || key == 0 || keep(c, key, tok, n) != 0))
+        free(tok);
+    if (rc == LORE_EINVAL)
+        return lore_errf(err, rc, "a body too large for a snippet");
+    if (rc != 0)
         return lore_errf(err, LORE_ENOMEM, "out of memory making a snippet");
-    }
-    *out = sbuf_detach(&b);
-    tidy(*out);
     return 0;
 }
 

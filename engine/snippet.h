@@ -30,6 +30,7 @@
 #define LORE_SNIPPET_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "err.h"
 #include "text.h"
@@ -42,6 +43,28 @@
  * snippet. 0, or LORE_ENOMEM (and *out NULL). */
 int snippet_make(text_analyzer *an, const char *body, const char *const *terms, size_t nterms,
                  size_t max_tokens, char **out, lore_err *err);
+
+/* A bounded cache of bodies' analyses for snippet_make_cached, by a caller's key (a chunk
+ * id): a hit chunk comes back query after query, and analysing its body (tokenizing,
+ * stemming) was most of a snippet's cost. The analysis does not depend on the question, so
+ * one serves every query. At most max_tokens analysed tokens are kept (24 bytes each); when
+ * full it is emptied. Staleness: equal keys must mean equal bodies and analyzer locales until
+ * snippet_cache_clear (the searcher clears it when the index generation changes).
+ * Ownership: snippet_cache_new's cache is freed with snippet_cache_free. Threads: one thread
+ * at a time. 0 or LORE_ENOMEM. */
+typedef struct snippet_cache snippet_cache;
+int snippet_cache_new(size_t max_tokens, snippet_cache **out);
+void snippet_cache_free(snippet_cache *c);
+void snippet_cache_clear(snippet_cache *c);
+/* Bodies whose analysis the cache holds now. */
+size_t snippet_cache_entries(const snippet_cache *c);
+
+/* snippet_make through the cache: the body's analysis is taken from c under key when there,
+ * else made with an and kept. c NULL or key 0: no caching. The same snippet either way
+ * (terms are matched by a 64-bit hash and length of their text). */
+int snippet_make_cached(snippet_cache *c, int64_t key, text_analyzer *an, const char *body,
+                        const char *const *terms, size_t nterms, size_t max_tokens, char **out,
+                        lore_err *err);
 
 /* The start of the body (about 240 bytes, cut at a space when one is near) with "..." when
  * cut: the snippet of a hit the lexical side did not match. 0, or LORE_ENOMEM. */

@@ -6,7 +6,8 @@
  * run) leave valid UTF-8; no terms, or terms the body lacks, give the body's first tokens
  * without highlights; adjacent CJK bigram highlights merge into one; white space is tidied
  * to one line; a 1 MB body gives a short snippet; snippet_lead cuts at a space or a
- * character boundary. Every body is a heap copy of exactly its length (plus the NUL), so
+ * character boundary; the analysis cache gives the same snippets and keeps within its
+ * budget. Every body is a heap copy of exactly its length (plus the NUL), so
  * AddressSanitizer sees any read past it. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -340,6 +341,82 @@ static void test_lead(void **state)
     sbuf_free(&b);
 }
 
+/* Cached analyses give the snippets a fresh analysis gives, for other questions too; a hit
+ * does not analyse again (the analyzer is set to another language, which would stem
+ * differently); clearing forgets; a body over the budget is not kept and a full cache
+ * empties itself. */
+static void test_cache(void **state)
+{
+    (void)state;
+    static const char *const bodies[] = {
+        "Refunds are issued to the original card. To request a refund, open Billing and "
+        "choose Request refund. Refunds take five to ten business days to appear.",
+        "Reset your password from the sign-in page: choose Forgot password and follow the "
+        "emailed link. Passwords must be at least twelve characters long.",
+        "Export your timesheets as CSV from Reports. Exports include every project you can "
+        "see, and exported files keep the workspace's time zone.",
+    };
+    static const char *const questions[] = {"how do I get a refund", "forgot my password",
+                                            "exporting reports to csv", "refund password csv"};
+    text_analyzer *an = analyzer("en");
+    snippet_cache *c = NULL;
+    assert_int_equal(snippet_cache_new(1000, &c), 0);
+    lore_err err = {0};
+    for (int round = 0; round < 2; round++) {
+        for (size_t qi = 0; qi < 4; qi++) {
+            qterms q;
+            q.n = 0;
+            assert_int_equal(text_analyzer_set_locale(an, "en"), 0);
+            assert_int_equal(text_analyze(an, questions[qi], strlen(questions[qi]), collect, &q),
+                             0);
+            for (size_t bi = 0; bi < 3; bi++) {
+                char *want = snip(bodies[bi], questions[qi]);
+                /* From the second question on (of each round: the cache was cleared),
+                 * every body is a hit: a German analysis would not stem "exported". */
+                if (qi > 0)
+                    assert_int_equal(text_analyzer_set_locale(an, "de"), 0);
+                char *got = NULL;
+                assert_int_equal(snippet_make_cached(c, (int64_t)bi + 1, an, bodies[bi], q.p,
+                                                     q.n, SNIPPET_TOKENS, &got, &err),
+                                 0);
+                assert_string_equal(got, want);
+                assert_int_equal(text_analyzer_set_locale(an, "en"), 0);
+                free(got);
+                free(want);
+            }
+        }
+        assert_int_equal(snippet_cache_entries(c), 3);
+        snippet_cache_clear(c);
+        assert_int_equal(snippet_cache_entries(c), 0);
+    }
+    snippet_cache_free(c);
+
+    /* A budget of 30 tokens: each body (about 20 tokens) fits alone, so keeping the second
+     * empties the cache first; a key of 0 is never kept. */
+    assert_int_equal(snippet_cache_new(30, &c), 0);
+    const char *qp[] = {"refund"};
+    char *got = NULL;
+    assert_int_equal(snippet_make_cached(c, 1, an, bodies[0], qp, 1, 8, &got, &err), 0);
+    free(got);
+    assert_int_equal(snippet_cache_entries(c), 1);
+    assert_int_equal(snippet_make_cached(c, 2, an, bodies[1], qp, 1, 8, &got, &err), 0);
+    free(got);
+    assert_int_equal(snippet_cache_entries(c), 1);
+    assert_int_equal(snippet_make_cached(c, 0, an, bodies[2], qp, 1, 8, &got, &err), 0);
+    free(got);
+    assert_int_equal(snippet_cache_entries(c), 1);
+    snippet_cache_free(c);
+    /* Over the budget: not kept, still right. */
+    assert_int_equal(snippet_cache_new(5, &c), 0);
+    assert_int_equal(snippet_make_cached(c, 1, an, bodies[0], qp, 1, 8, &got, &err), 0);
+    assert_non_null(strstr(got, "**Refunds**"));
+    free(got);
+    assert_int_equal(snippet_cache_entries(c), 0);
+    snippet_cache_free(c);
+    snippet_cache_free(NULL);
+    text_analyzer_free(an);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -355,6 +432,7 @@ int main(void)
         cmocka_unit_test(test_no_terms_lead),
         cmocka_unit_test(test_long_body),
         cmocka_unit_test(test_lead),
+        cmocka_unit_test(test_cache),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
