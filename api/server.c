@@ -50,6 +50,17 @@ typedef struct srv_conf {
     size_t ncors;
 } srv_conf;
 
+/* A first-in first-out queue of jobs and the threads that run them (offload). */
+typedef struct runq {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct job *first, *last;
+    int stop;
+    int made; /* mu and cv initialised */
+    pthread_t *th;
+    size_t nth; /* threads started */
+} runq;
+
 typedef struct srv {
     srv_conf cf;
     char root[PATH_MAX];
@@ -64,7 +75,11 @@ typedef struct srv {
     pthread_mutex_t log_mu;
     atomic_long inflight;
     atomic_long producers;
+    atomic_long jobs;     /* requests handed to jobs and not yet resumed (offload) */
+    runq searches;        /* searches and collection listings (offload) */
+    runq answers;
     atomic_int draining;
+    atomic_int abandon;   /* the drain timed out: streams stop at their next token */
 } srv;
 
 enum route {
@@ -97,6 +112,7 @@ typedef struct req {
     struct { const char *name; double ms; } stages[MAX_STAGES];
     size_t nstages;
     int streamed;
+    int offloaded; /* 1: handed to a job (offload); the job owns r until it resumes c */
 } req;
 
 static double now_ms(void)
@@ -383,6 +399,129 @@ static int pin(req *r, struct MHD_Connection *c, pool_worker *w, pool_view *v,
 /* ---- /v1/search ---- */
 
 
+/* ---- work off the event thread ----
+ *
+ * One event thread (epoll) reads requests and writes responses for every connection; the
+ * work runs as jobs while their connections are suspended. A job queues its response (MHD
+ * allows that on a suspended connection), then resumes the connection; until then r is the
+ * job's. Should a job queue nothing (out of memory), MHD calls the access handler again and
+ * on_request closes the connection.
+ *
+ * Jobs wait in first-in first-out queues, each served by a fixed set of threads: under load a
+ * thread takes the next job without sleeping, so a request costs no thread switch of its own,
+ * and the order keeps latency fair across connections. (A thread per connection, as before,
+ * spent about a quarter of the CPU at c=32 switching between 30-odd threads; running
+ * searches on several event threads instead was as fast but unfair, each thread serving the
+ * connections it happened to accept: BENCHMARKS.md.) Searches have one thread per core.
+ * Answers, which can wait seconds for the LLM, have their own queue and one thread per
+ * worker, so a slow answer never holds up the searches queued behind it (though answers
+ * holding every worker make searches wait for one, in order, as any request would). A
+ * streamed answer's pipeline (the stream's producer) runs on its answer thread after the
+ * response is queued. */
+typedef enum MHD_Result (*job_fn)(req *r, struct MHD_Connection *c);
+
+typedef struct job {
+    req *r;
+    struct MHD_Connection *c;
+    job_fn fn;
+    void *(*after)(void *); /* run once c is resumed (a stream's producer), or NULL */
+    void *after_arg;
+    struct job *next;
+} job;
+
+/* The job this thread is running: fn may set its `after`. */
+static _Thread_local job *running_job;
+
+static void job_finish(job *j)
+{
+    srv *sv = j->r->sv;
+    running_job = j;
+    j->fn(j->r, j->c);
+    running_job = NULL;
+    void *(*after)(void *) = j->after;
+    void *arg = j->after_arg;
+    struct MHD_Connection *c = j->c;
+    free(j);
+    /* From here on the connection may complete and free r. */
+    MHD_resume_connection(c);
+    atomic_fetch_sub(&sv->jobs, 1);
+    if (after)
+        after(arg);
+}
+
+static void *runq_thread(void *arg)
+{
+    runq *q = arg;
+    pthread_mutex_lock(&q->mu);
+    for (;;) {
+        while (q->first == NULL && !q->stop)
+            pthread_cond_wait(&q->cv, &q->mu);
+        job *j = q->first;
+        if (j == NULL)
+            break; /* stopping, and nothing left */
+        q->first = j->next;
+        if (q->first == NULL)
+            q->last = NULL;
+        pthread_mutex_unlock(&q->mu);
+        job_finish(j);
+        pthread_mutex_lock(&q->mu);
+    }
+    pthread_mutex_unlock(&q->mu);
+    return NULL;
+}
+
+static int runq_start(runq *q, size_t n, lore_err *err)
+{
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_cond_init(&q->cv, NULL);
+    q->made = 1;
+    if ((q->th = calloc(n, sizeof *q->th)) == NULL)
+        return lore_errf(err, LORE_ENOMEM, "out of memory");
+    for (; q->nth < n; q->nth++)
+        if (pthread_create(&q->th[q->nth], NULL, runq_thread, q) != 0)
+            return lore_errf(err, LORE_ENOMEM, "cannot start the request threads");
+    return 0;
+}
+
+/* After the daemon has stopped: no job is queued or will be. */
+static void runq_stop(runq *q)
+{
+    if (q->made) {
+        pthread_mutex_lock(&q->mu);
+        q->stop = 1;
+        pthread_cond_broadcast(&q->cv);
+        pthread_mutex_unlock(&q->mu);
+        for (size_t i = 0; i < q->nth; i++)
+            pthread_join(q->th[i], NULL);
+        pthread_mutex_destroy(&q->mu);
+        pthread_cond_destroy(&q->cv);
+    }
+    free(q->th);
+}
+
+/* Suspends c and queues fn's job on q. */
+static enum MHD_Result offload(req *r, struct MHD_Connection *c, job_fn fn, runq *q)
+{
+    job *j = calloc(1, sizeof *j);
+    if (j == NULL)
+        return MHD_NO;
+    j->r = r;
+    j->c = c;
+    j->fn = fn;
+    r->offloaded = 1;
+    atomic_fetch_add(&r->sv->jobs, 1);
+    MHD_suspend_connection(c);
+    pthread_mutex_lock(&q->mu);
+    if (q->last)
+        q->last->next = j;
+    else
+        q->first = j;
+    q->last = j;
+    pthread_cond_signal(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+    return MHD_YES;
+}
+
 static enum MHD_Result do_search(req *r, struct MHD_Connection *c)
 {
     static const field fields[] = {{"question", F_STRING, 1}, {"collection", F_STRING, 0},
@@ -656,7 +795,8 @@ static void cache_answer(srv *sv, const acache_key *key, cJSON *o, cJSON *retrie
  * connection's thread reads them in the content reader. Freed by the last of the two. */
 typedef struct stream {
     pthread_mutex_t mu;
-    pthread_cond_t cv;
+    struct MHD_Connection *conn; /* NULL once the response is gone */
+    int suspended;               /* the reader found nothing and parked conn (stream_wake) */
     sbuf out;
     size_t off;
     int finished, cancelled, refs;
@@ -693,8 +833,17 @@ static void stream_unref(stream *s)
     cJSON_Delete(s->final);
     cJSON_Delete(s->retrieval);
     pthread_mutex_destroy(&s->mu);
-    pthread_cond_destroy(&s->cv);
     free(s);
+}
+
+/* There is more to read (or the end): a reader that found nothing parked the connection, so
+ * resume it. With s->mu held. */
+static void stream_wake(stream *s)
+{
+    if (s->suspended && s->conn != NULL) {
+        s->suspended = 0;
+        MHD_resume_connection(s->conn);
+    }
 }
 
 /* Length of the longest prefix of b[0..n) that ends on a whole UTF-8 character. */
@@ -732,7 +881,7 @@ static int on_token(void *ctx, const char *text, size_t len)
     buf[whole] = '\0';
     int rc = 0;
     pthread_mutex_lock(&s->mu);
-    if (s->cancelled) {
+    if (s->cancelled || atomic_load(&s->sv->abandon)) {
         rc = 1;
     } else {
         if (!s->sent_retrieval) {
@@ -748,7 +897,7 @@ static int on_token(void *ctx, const char *text, size_t len)
             cJSON_Delete(e);
             s->sent_text = 1;
         }
-        pthread_cond_signal(&s->cv);
+        stream_wake(s);
     }
     pthread_mutex_unlock(&s->mu);
     free(buf);
@@ -768,7 +917,7 @@ static int on_retrieval(void *ctx, const char *query, const search_results *sr)
     } else {
         rc = sse_event(&s->out, "retrieval", e);
         s->sent_retrieval = 1;
-        pthread_cond_signal(&s->cv);
+        stream_wake(s);
     }
     pthread_mutex_unlock(&s->mu);
     cJSON_Delete(s->retrieval);
@@ -821,7 +970,7 @@ static void *stream_produce(void *arg)
     sbuf_add(&s->out, tail.buf ? tail.buf : "", tail.len);
     s->final = o;
     s->finished = 1;
-    pthread_cond_signal(&s->cv);
+    stream_wake(s);
     pthread_mutex_unlock(&s->mu);
     sbuf_free(&tail);
     answer_result_free(&a);
@@ -835,8 +984,14 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
     (void)pos;
     stream *s = cls;
     pthread_mutex_lock(&s->mu);
-    while (s->off == s->out.len && !s->finished)
-        pthread_cond_wait(&s->cv, &s->mu);
+    if (s->off == s->out.len && !s->finished) {
+        /* Nothing yet: the event thread must not wait, so the connection is parked until
+         * the producer has more (stream_wake). MHD allows suspending from here. */
+        s->suspended = 1;
+        MHD_suspend_connection(s->conn);
+        pthread_mutex_unlock(&s->mu);
+        return 0;
+    }
     ssize_t n;
     if (s->off < s->out.len) {
         size_t k = s->out.len - s->off;
@@ -867,6 +1022,8 @@ static void stream_gone(void *cls)
     pthread_mutex_lock(&s->mu);
     s->cancelled = 1;
     s->r = NULL;
+    s->conn = NULL;
+    s->suspended = 0;
     pthread_mutex_unlock(&s->mu);
     stream_unref(s);
 }
@@ -982,7 +1139,7 @@ static enum MHD_Result do_answer(req *r, struct MHD_Connection *c)
             ret = respond_internal(r, c, &err);
         goto out;
     }
-    pool_worker *w = pool_get(sv->pool);
+    pool_worker *w = pool_get(r->sv->pool);
     pool_view v;
     if (pin(r, c, w, &v, &ret) != 0)
         goto out;
@@ -991,7 +1148,7 @@ static enum MHD_Result do_answer(req *r, struct MHD_Connection *c)
     k.key.question = k.question;
     k.key.variant = k.extractive;
     if (pool_config_epoch(sv->pool, r->collection, &k.key.config, &err) != 0) {
-        pool_put(sv->pool, w);
+        pool_put(r->sv->pool, w);
         ret = respond_internal(r, c, &err);
         goto out;
     }
@@ -999,7 +1156,7 @@ static enum MHD_Result do_answer(req *r, struct MHD_Connection *c)
         char *hit = acache_get(sv->cache, &k.key);
         metrics_cache(sv->m, hit != NULL);
         if (hit != NULL) {
-            pool_put(sv->pool, w);
+            pool_put(r->sv->pool, w);
             ret = answer_cached(r, c, &k, hit, sse);
             goto out;
         }
@@ -1008,12 +1165,12 @@ static enum MHD_Result do_answer(req *r, struct MHD_Connection *c)
     if (sse) {
         stream *s = calloc(1, sizeof *s);
         if (s == NULL) {
-            pool_put(sv->pool, w);
+            pool_put(r->sv->pool, w);
             ret = respond_error(r, c, 500, "internal", NULL, "out of memory");
             goto out;
         }
         pthread_mutex_init(&s->mu, NULL);
-        pthread_cond_init(&s->cv, NULL);
+        s->conn = c;
         s->refs = 2;
         s->sv = sv;
         s->r = r;
@@ -1026,24 +1183,17 @@ static enum MHD_Result do_answer(req *r, struct MHD_Connection *c)
         memset(&k, 0, sizeof k); /* the stream owns them now */
         struct MHD_Response *resp =
             MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, s, stream_gone);
-        pthread_t th;
-        pthread_attr_t at;
-        pthread_attr_init(&at);
-        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-        atomic_fetch_add(&sv->producers, 1);
-        if (resp == NULL || pthread_create(&th, &at, stream_produce, s) != 0) {
-            atomic_fetch_sub(&sv->producers, 1);
-            pthread_attr_destroy(&at);
-            pool_put(sv->pool, w);
-            if (resp)
-                MHD_destroy_response(resp); /* calls stream_gone: one reference */
-            else
-                stream_unref(s);
+        if (resp == NULL) {
+            pool_put(r->sv->pool, w);
+            stream_unref(s);
             stream_unref(s);
             ret = respond_error(r, c, 500, "internal", NULL, "cannot start the answer");
             goto out;
         }
-        pthread_attr_destroy(&at);
+        /* The pipeline runs on this answer thread once the response is queued (offload). */
+        atomic_fetch_add(&sv->producers, 1);
+        running_job->after = stream_produce;
+        running_job->after_arg = s;
         MHD_add_response_header(resp, "Content-Type", "text/event-stream; charset=utf-8");
         MHD_add_response_header(resp, "X-Accel-Buffering", "no");
         add_common_headers(r, c, resp);
@@ -1064,7 +1214,7 @@ static enum MHD_Result do_answer(req *r, struct MHD_Connection *c)
                              .on_retrieval = keep_retrieval, .token_ctx = &rk};
         rc = answerer_ask(v.a, &rq, &a, &err);
     }
-    pool_put(sv->pool, w);
+    pool_put(r->sv->pool, w);
     if (rc != 0) {
         cJSON_Delete(retrieval);
         answer_result_free(&a);
@@ -1264,9 +1414,9 @@ static enum MHD_Result dispatch(req *r, struct MHD_Connection *c)
         return respond_error(r, c, 413, "body_too_large", NULL,
                              "the request body is over the limit of %zu bytes", sv->cf.max_body);
     switch (r->route) {
-    case R_SEARCH: return do_search(r, c);
-    case R_ANSWER: return do_answer(r, c);
-    case R_COLLECTIONS: return do_collections(r, c);
+    case R_SEARCH: return offload(r, c, do_search, &sv->searches);
+    case R_ANSWER: return offload(r, c, do_answer, &sv->answers);
+    case R_COLLECTIONS: return offload(r, c, do_collections, &sv->searches);
     case R_HEALTHZ: {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "status", "ok");
@@ -1303,6 +1453,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     (void)version;
     srv *sv = cls;
     req *r = *con_cls;
+    if (r != NULL && r->offloaded)
+        return MHD_NO; /* its job queued no response: nothing to send, close */
     if (r == NULL) {
         /* First call: headers only. Answer on a later call, once the body is in. */
         r = calloc(1, sizeof *r);
@@ -1421,7 +1573,8 @@ static void usage(FILE *f)
           "                             port 0 picks a free port, printed on stderr)\n"
           "      --data DIR             data directory (default: $LORE_DATA or\n"
           "                             ~/.local/share/lore)\n"
-          "      --workers N            searchers working at once (default 8)\n"
+          "      --workers N            searchers working at once (default 8); searches\n"
+          "                             use at most one per core, answers any\n"
           "      --max-inflight N       requests in flight before 429 (default 64)\n"
           "      --max-body BYTES       request body limit (default 65536)\n"
           "      --max-question BYTES   question length limit (default 2000)\n"
@@ -1627,6 +1780,15 @@ static int setup(srv *sv, lore_err *err)
                          strerror(errno));
     if ((sv->m = metrics_new()) == NULL)
         return lore_errf(err, LORE_ENOMEM, "out of memory");
+    /* Search threads: one per core, at most one per worker; answer threads: one per worker
+     * (offload). */
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t threads = ncpu > 0 ? (size_t)ncpu : 1;
+    if (threads > sv->cf.workers)
+        threads = sv->cf.workers;
+    if ((rc = runq_start(&sv->searches, threads, err)) != 0 ||
+        (rc = runq_start(&sv->answers, sv->cf.workers, err)) != 0)
+        return rc;
     if ((rc = pool_new(sv->root, sv->cf.workers, sv->cf.reload_ms, &sv->pool, err)) != 0 ||
         (rc = acache_new(sv->cf.cache_size, &sv->cache, err)) != 0)
         return rc;
@@ -1654,6 +1816,8 @@ static int setup(srv *sv, lore_err *err)
 
 static void teardown(srv *sv)
 {
+    runq_stop(&sv->searches);
+    runq_stop(&sv->answers);
     pool_free(sv->pool);
     acache_free(sv->cache);
     acache_free(sv->scache);
@@ -1680,8 +1844,8 @@ static struct MHD_Daemon *start_daemon(srv *sv, lore_err *err)
                   gai_strerror(g));
         return NULL;
     }
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                     MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    /* One event thread (see offload). */
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     struct MHD_Daemon *d = MHD_start_daemon(
@@ -1709,6 +1873,8 @@ int server_main(int argc, char **argv)
     pthread_mutex_init(&sv->log_mu, NULL);
     atomic_init(&sv->inflight, 0);
     atomic_init(&sv->producers, 0);
+    atomic_init(&sv->jobs, 0);
+    atomic_init(&sv->abandon, 0);
     atomic_init(&sv->draining, 0);
     /* Blocked before any thread starts (the pool's reloader, the daemon's threads, answer
      * streams): every thread inherits the mask, so the signals reach only sigwait below. */
@@ -1749,18 +1915,21 @@ int server_main(int argc, char **argv)
     if (lfd != MHD_INVALID_SOCKET)
         close(lfd);
     double deadline = now_ms() + (double)sv->cf.drain_timeout * 1000.0;
-    while ((atomic_load(&sv->inflight) > 0 || atomic_load(&sv->producers) > 0) &&
-           now_ms() < deadline) {
-        struct timespec ts = {0, 10 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
+    struct timespec tick = {0, 10 * 1000 * 1000};
+    while ((atomic_load(&sv->inflight) > 0 || atomic_load(&sv->producers) > 0 ||
+            atomic_load(&sv->jobs) > 0) &&
+           now_ms() < deadline)
+        nanosleep(&tick, NULL);
     long left = atomic_load(&sv->inflight);
+    /* MHD must not stop with a connection suspended, and each suspended one waits for a job
+     * or a stream's producer: streams stop at their next token now, jobs end with their
+     * pipeline; then their connections get a moment to finish. */
+    atomic_store(&sv->abandon, 1);
+    while (atomic_load(&sv->producers) > 0 || atomic_load(&sv->jobs) > 0)
+        nanosleep(&tick, NULL);
+    for (int i = 0; i < 100 && atomic_load(&sv->inflight) > 0; i++)
+        nanosleep(&tick, NULL);
     MHD_stop_daemon(d);
-    /* Streams cut off by the stop end at their next token; wait for their producers. */
-    while (atomic_load(&sv->producers) > 0) {
-        struct timespec ts = {0, 10 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
     teardown(sv);
     if (left > 0) {
         fprintf(stderr, "lore serve: stopped with %ld requests unfinished after %lds\n", left,

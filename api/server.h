@@ -12,7 +12,9 @@
  * Errors are JSON: {"error": {"code": "...", "message": "..."}}; messages name the field or
  * limit at fault and never carry file paths or engine internals (those go to stderr).
  *
- * Threads: one thread per connection (so a streaming answer may block its thread); each
+ * Threads: one event thread reads and writes every connection (epoll); searches and
+ * collection listings run in order on one thread per core, answers on one thread per worker,
+ * while their connections are suspended (server.c, "work off the event thread"). Each
  * request that touches a collection checks out a worker of the pool (pool.h). SIGTERM and
  * SIGINT are blocked in every thread and taken by sigwait in the main thread: the service
  * stops accepting, drains the requests in flight and returns 0. */

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # lore serve with an LLM (the fake OpenAI-compatible server): answer tokens streamed as SSE
 # one by one, reasoning never shown, an unreachable LLM refused as llm_error and counted,
-# a stream drained on SIGTERM, and conversations expiring after their TTL.
+# slow streams holding up neither searches nor health checks, a stream drained on SIGTERM,
+# and conversations expiring after their TTL.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/serve_lib.sh"
 
@@ -73,6 +74,41 @@ printf '{"llm": {"base_url": "http://127.0.0.1:%s/v1", "model": "fake"}, "answer
     "$FAKE_PORT" >"$LORE_DATA/llm/config.json"
 serve_stop
 serve_start s2
+
+# Slow answers do not hold up searches or health checks: with three streams running (each
+# several seconds long), a search and /healthz come back at once, the streams still going.
+for n in 1 2 3; do
+    curl -s -N -m 60 -X POST -H 'Accept: text/event-stream' "$URL/v1/answer" \
+        -d "{\"question\":\"$Q\",\"collection\":\"llm\"}" >"$TMP/busy$n.sse" &
+    eval "busy_pid$n=\$!"
+done
+for i in $(seq 1 200); do
+    started=0
+    for n in 1 2 3; do
+        grep -q '^event: token' "$TMP/busy$n.sse" 2>/dev/null && started=$((started + 1))
+    done
+    [ "$started" = 3 ] && break
+    sleep 0.05
+done
+assert_eq "$started" 3 "three slow streams started"
+t0=$(date +%s%N)
+http busy_s POST /v1/search -d '{"question":"export timesheets","collection":"llm"}'
+expect_code 200 "a search while answers stream"
+http busy_h GET /healthz
+expect_code 200 "/healthz while answers stream"
+t1=$(date +%s%N)
+assert_num $(((t1 - t0) / 1000000)) -lt 1500 "search and healthz not held up by the streams (ms)"
+running=0
+for n in 1 2 3; do
+    grep -q '^event: done' "$TMP/busy$n.sse" || running=$((running + 1))
+done
+assert_num "$running" -ge 1 "the streams were still running meanwhile"
+for n in 1 2 3; do
+    eval "wait \$busy_pid$n"
+    assert_eq "$(sse_events "$TMP/busy$n.sse" | tail -n1)" done "slow stream $n ends with done"
+done
+ok "slow answers streaming meanwhile hold up neither searches nor health checks"
+
 curl -s -N -m 60 -X POST -H 'Accept: text/event-stream' "$URL/v1/answer" \
     -d "{\"question\":\"$Q\",\"collection\":\"llm\"}" >"$TMP/drain.sse" &
 curl_pid=$!
