@@ -40,6 +40,7 @@
  * opening and closing embedders is thread-safe. */
 #include "embed_impl.h"
 #include "filesig.h"
+#include "blas.h"
 #include "use.h"
 
 #include <inttypes.h>
@@ -199,7 +200,7 @@ int embed_use_open(embedder *e, const char *dir, lore_err *err)
     e->dim = USE_DIM;
     /* Batches are spread over threads of our own (embed_parallel), each running its sgemms
      * on the calling thread: OpenBLAS's own threads would oversubscribe the cores. */
-    use_set_blas_threads(1);
+    blas_set_threads(1);
     return 0;
 }
 

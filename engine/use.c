@@ -41,14 +41,13 @@
  * (as many as cores, unless OPENBLAS_NUM_THREADS or openblas_set_num_threads says otherwise):
  * good for one indexing thread on idle cores, oversubscribing when several threads embed at
  * once or other processes use the cores (then much slower than 1 thread: see
- * use_set_blas_threads; the "use" embedder sets 1 and runs batches on threads of its own).
+ * blas_set_threads in blas.h; the "use" embedder sets 1 and runs batches on threads of its own).
  * The few-row (query) path runs on the calling thread only. */
 #include "use.h"
 
 #include <assert.h>
 #include <cblas.h>
 #include <cjson/cJSON.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -2043,25 +2042,3 @@ char *use_default_dir(void)
     return src != NULL ? src : strdup("models/use-lite");
 }
 
-/* Looked up at run time: the BLAS library may be another one (no such function then), and
- * the project links OpenBLAS only through FAISS. */
-int use_set_blas_threads(int n)
-{
-    void *self = dlopen(NULL, RTLD_LAZY);
-    if (self == NULL)
-        return -1;
-    void (*set)(int) = NULL;
-    int (*get)(void) = NULL;
-    /* dlsym returns object pointers; the copies turn them into the function pointers. */
-    void *ps = dlsym(self, "openblas_set_num_threads");
-    void *pg = dlsym(self, "openblas_get_num_threads");
-    memcpy(&set, &ps, sizeof set);
-    memcpy(&get, &pg, sizeof get);
-    int prev = -1;
-    if (set != NULL && get != NULL) {
-        prev = get();
-        set(n);
-    }
-    dlclose(self);
-    return prev;
-}

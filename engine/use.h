@@ -39,13 +39,6 @@ typedef struct use_model use_model;
  * the path where the fetch script would put the model. */
 char *use_default_dir(void);
 
-/* Sets the number of threads OpenBLAS runs a large sgemm on (process-wide: OpenBLAS keeps one
- * setting for every caller) and returns the previous number; -1 and nothing changed when the
- * BLAS in use is not OpenBLAS. Batches (indexing) gain from as many threads as cores; small
- * products (a query: tens of rows) run on the calling thread whatever the setting; several
- * threads embedding batches at once should set 1, or they oversubscribe the cores. */
-int use_set_blas_threads(int n);
-
 /* dir holds model.json, its weight shards and vocab.json. A missing or corrupt file gives a
  * clear error naming the file and saying how to fetch the model (tools/fetch-model.sh). */
 int use_load(const char *dir, use_model **out, lore_err *err);

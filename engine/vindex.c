@@ -16,6 +16,8 @@
  * producing files every load rejects. */
 #include "vindex.h"
 
+#include "blas.h"
+
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -402,6 +404,9 @@ void vindex_query_threads_init(void)
 {
     atomic_store(&query_threads_single, true);
     omp_set_num_threads(1);
+    /* One query's sgemv over a few hundred vectors (flat_search1) would otherwise wake
+     * OpenBLAS's threads: with them a search cost twice the CPU. */
+    blas_set_threads(1);
     /* Blocks of 16 queries x 1024 vectors: a 64 KB scratch per search, under the size at
      * which malloc maps fresh pages, while batches still make few sgemm calls. */
     faiss_set_distance_compute_blas_threshold(1);

@@ -9,8 +9,9 @@
  * store's index generation; a reader compares it with SQLite's and rebuilds on mismatch.
  *
  * Threads: vindex_search and vindex_search_batch may run from many threads at once on one
- * index (no writer at the same time). Searches use one OpenMP thread (call
- * vindex_query_threads_init once in query-serving programs); batch adds use all cores.
+ * index (no writer at the same time). Searches use one OpenMP thread and one BLAS thread
+ * (call vindex_query_threads_init once in query-serving programs; blas.h); batch adds use
+ * all cores.
  * OpenMP's thread count is per thread, so after vindex_query_threads_init each thread
  * that calls vindex_search sets its own count to one on first use.
  *

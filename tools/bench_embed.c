@@ -1,6 +1,7 @@
 /* The embedding part of `lore bench`: the in-process Universal Sentence Encoder lite (use.h)
  * against its Node reference, on the same texts in the same run (see bench_internal.h). */
 #include "bench_internal.h"
+#include "blas.h"
 #include "use.h"
 
 #include <cjson/cJSON.h>
@@ -372,7 +373,7 @@ int bench_embed_run(const char *corpus_path, const char *const *query_texts, siz
     /* Throughput: one warm-up pass, then 1 thread (OpenBLAS on 1 thread), 2 threads each
      * embedding half (OpenBLAS on 1 thread each: how concurrent callers should run), and one
      * thread whose batches OpenBLAS spreads over 2 threads. */
-    prev = use_set_blas_threads(1);
+    prev = blas_set_threads(1);
     r->openblas = prev >= 0;
     size_t warm = n < 32 ? n : 32;
     fprintf(stderr, "lore bench: embedding %zu texts (%zu tokens) with use\n", n, r->tokens);
@@ -383,9 +384,9 @@ int bench_embed_run(const char *corpus_path, const char *const *query_texts, siz
         (rc = embed_timed(m, (const char *const *)texts, n, 2, out, &r->s_2threads, NULL, err)))
         goto done;
     if (r->openblas) {
-        use_set_blas_threads(2);
+        blas_set_threads(2);
         rc = embed_timed(m, (const char *const *)texts, n, 1, out, &r->s_blas2, NULL, err);
-        use_set_blas_threads(1);
+        blas_set_threads(1);
         if (rc != 0)
             goto done;
     }
@@ -445,7 +446,7 @@ int bench_embed_run(const char *corpus_path, const char *const *query_texts, siz
     run_node(o, texts, n, queries, nq, r);
 done:
     if (prev >= 0)
-        use_set_blas_threads(prev);
+        blas_set_threads(prev);
     free(out);
     free(queries);
     text_list_free(texts, n);

@@ -14,7 +14,6 @@
 #include <cmocka.h>
 
 #include <cjson/cJSON.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -29,6 +28,7 @@
 #include "embed.h"
 #include "embed_impl.h"
 #include "testutil.h"
+#include "blas.h"
 #include "use.h"
 
 #define MIN_COSINE 0.9999
@@ -680,16 +680,6 @@ static void test_default_dir(void **state)
     free(saved);
 }
 
-/* OpenBLAS's thread count can be set and read back (the project links OpenBLAS). */
-static void test_blas_threads(void **state)
-{
-    (void)state;
-    int prev = use_set_blas_threads(1);
-    assert_true(prev >= 1);
-    assert_int_equal(use_set_blas_threads(2), 1);
-    assert_int_equal(use_set_blas_threads(prev), 2);
-}
-
 /* Products of few rows (a query) and of many (a batch) take different code paths (use.c,
  * gemm); a text must get the same vector either way: each text of 1 to 40 tokens alone
  * against the same texts in one batch. */
@@ -1028,20 +1018,13 @@ static void test_speed(void **state)
     /* OpenBLAS runs a large sgemm on its own threads (as many as cores) unless told otherwise;
      * with several embedding threads that oversubscribes the cores. Both settings are shown
      * when the BLAS is OpenBLAS (looked up at run time: no link dependency). */
-    void *self = dlopen(NULL, RTLD_LAZY);
-    void (*set_blas_threads)(int) = NULL;
-    int (*get_blas_threads)(void) = NULL;
-    if (self != NULL) {
-        *(void **)&set_blas_threads = dlsym(self, "openblas_set_num_threads");
-        *(void **)&get_blas_threads = dlsym(self, "openblas_get_num_threads");
-    }
-    int blas_default = get_blas_threads ? get_blas_threads() : 0;
+    int blas_default = blas_threads();
     for (int cfg = 0; cfg < 4; cfg++) {
         int threads = 1 + cfg % 2, blas = cfg < 2 ? blas_default : 1;
-        if (cfg >= 2 && (set_blas_threads == NULL || blas_default <= 1))
+        if (cfg >= 2 && blas_default <= 1)
             break;
-        if (set_blas_threads)
-            set_blas_threads(blas);
+        if (blas >= 1)
+            blas_set_threads(blas);
         int rounds = 1;
         double dt = 0;
         for (;;) {
@@ -1067,10 +1050,8 @@ static void test_speed(void **state)
                threads, threads > 1 ? "s" : "", blas, (double)tokens * rounds * threads / dt,
                chunks_done / dt, (double)tokens / NCHUNK, NCHUNK);
     }
-    if (set_blas_threads && blas_default > 0)
-        set_blas_threads(blas_default);
-    if (self != NULL)
-        dlclose(self);
+    if (blas_default > 0)
+        blas_set_threads(blas_default);
 
     for (int i = 0; i < NCHUNK; i++)
         free(chunks[i]);
@@ -1092,7 +1073,6 @@ int main(void)
         cmocka_unit_test(test_embedder_parallel),
         cmocka_unit_test(test_missing_dir),
         cmocka_unit_test(test_default_dir),
-        cmocka_unit_test(test_blas_threads),
         cmocka_unit_test(test_few_rows_paths),
         cmocka_unit_test(test_corrupt_files),
         cmocka_unit_test(test_threads),
