@@ -604,32 +604,48 @@ static enum MHD_Result do_search(req *r, struct MHD_Connection *c)
     stage(r, "fuse", res.ms_fuse);
     stage(r, "rerank", res.ms_rerank);
     stage(r, "fetch", res.ms_fetch);
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "collection", r->collection);
-    cJSON_AddNumberToObject(o, "generation", (double)v.generation);
-    cJSON_AddStringToObject(o, "question", q);
-    cJSON_AddStringToObject(o, "mode", search_mode_name(so.mode));
-    cJSON_AddNumberToObject(o, "confidence", res.confidence);
-    cJSON_AddNumberToObject(o, "threshold", res.threshold);
-    cJSON_AddStringToObject(o, "decision", search_decision_name(res.decision));
-    if (res.reason)
-        cJSON_AddStringToObject(o, "reason", res.reason);
-    else
-        cJSON_AddNullToObject(o, "reason");
-    cJSON_AddItemToObject(o, "results", search_hits_json(&res));
-    cJSON *t = cJSON_AddObjectToObject(o, "timings_ms");
-    for (size_t i = 0; i < r->nstages; i++)
-        cJSON_AddNumberToObject(t, r->stages[i].name, r->stages[i].ms);
+    /* Written as text, not built as a cJSON tree and printed: that took a few hundred small
+     * allocations and a sscanf per number, 5% of a search's CPU. */
+    sbuf b = SBUF_INIT;
+    const char *mname = search_mode_name(so.mode);
+    const char *dname = search_decision_name(res.decision);
+    int wrc = sbuf_adds(&b, "{\"collection\":");
+    wrc |= sbuf_add_json_str(&b, r->collection, strlen(r->collection));
+    wrc |= sbuf_adds(&b, ",\"generation\":") | sbuf_add_json_num(&b, (double)v.generation);
+    wrc |= sbuf_adds(&b, ",\"question\":") | sbuf_add_json_str(&b, q, strlen(q));
+    wrc |= sbuf_adds(&b, ",\"mode\":") | sbuf_add_json_str(&b, mname, strlen(mname));
+    wrc |= sbuf_adds(&b, ",\"confidence\":") | sbuf_add_json_num(&b, res.confidence);
+    wrc |= sbuf_adds(&b, ",\"threshold\":") | sbuf_add_json_num(&b, res.threshold);
+    wrc |= sbuf_adds(&b, ",\"decision\":") | sbuf_add_json_str(&b, dname, strlen(dname));
+    wrc |= sbuf_adds(&b, ",\"reason\":");
+    wrc |= res.reason ? sbuf_add_json_str(&b, res.reason, strlen(res.reason))
+                      : sbuf_adds(&b, "null");
+    wrc |= sbuf_adds(&b, ",\"results\":") | search_hits_write(&b, &res);
+    wrc |= sbuf_adds(&b, ",\"timings_ms\":{");
+    for (size_t i = 0; i < r->nstages; i++) {
+        wrc |= sbuf_adds(&b, i ? ",\"" : "\"") | sbuf_adds(&b, r->stages[i].name);
+        wrc |= sbuf_adds(&b, "\":") | sbuf_add_json_num(&b, r->stages[i].ms);
+    }
+    wrc |= sbuf_adds(&b, "},\"cached\":false}");
     search_results_free(&res);
-    cJSON_AddBoolToObject(o, "cached", 0);
+    if (wrc != 0) {
+        sbuf_free(&b);
+        ret = MHD_NO;
+        goto out;
+    }
     if (r->sv->scache) {
         sk.generation = v.generation;
-        char *json = cJSON_PrintUnformatted(o);
-        if (json && acache_put(r->sv->scache, &sk, json, &err) != 0)
+        if (acache_put(r->sv->scache, &sk, sbuf_str(&b), &err) != 0)
             srv_log("%s", err.msg);
-        free(json);
     }
-    ret = respond_json(r, c, 200, o, NULL);
+    /* One JSON document per line, as respond_json writes it. */
+    if (sbuf_addc(&b, '\n') != 0) {
+        sbuf_free(&b);
+        ret = MHD_NO;
+        goto out;
+    }
+    size_t blen = b.len;
+    ret = respond_raw(r, c, 200, "application/json", sbuf_detach(&b), blen, NULL);
 out:
     cJSON_Delete(in);
     return ret;

@@ -2,6 +2,9 @@
 
 #include "err.h"
 
+#include <float.h>
+#include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -100,6 +103,23 @@ int sbuf_add_json_str(sbuf *b, const char *s, size_t n)
         return LORE_ENOMEM;
     }
     return 0;
+}
+
+int sbuf_add_json_num(sbuf *b, double d)
+{
+    if (isnan(d) || isinf(d))
+        return sbuf_add(b, "null", 4);
+    int whole = d >= INT_MAX ? INT_MAX : d <= INT_MIN ? INT_MIN : (int)d;
+    if (d == (double)whole)
+        return sbuf_addf(b, "%d", whole);
+    char num[32];
+    snprintf(num, sizeof num, "%1.15g", d);
+    double back = strtod(num, NULL);
+    /* cJSON's test: equal within one unit of the larger magnitude's last place. */
+    double big = fabs(back) > fabs(d) ? fabs(back) : fabs(d);
+    if (!(fabs(back - d) <= big * DBL_EPSILON))
+        snprintf(num, sizeof num, "%1.17g", d);
+    return sbuf_adds(b, num);
 }
 
 void sbuf_reset(sbuf *b)

@@ -24,6 +24,10 @@ int sbuf_addc(sbuf *b, char c);
 int sbuf_addf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends s as a JSON string literal, quotes included. */
 int sbuf_add_json_str(sbuf *b, const char *s, size_t n);
+/* Appends d as a JSON number the way cJSON prints one (so text written here reads like
+ * cJSON's): a whole number in int range as an integer, otherwise the shortest of %.15g and
+ * %.17g that reads back as d; NaN and infinities as null (JSON has no such numbers). */
+int sbuf_add_json_num(sbuf *b, double d);
 void sbuf_reset(sbuf *b);
 /* Returns the contents ("" when empty, never NULL) and leaves b empty; caller frees. */
 char *sbuf_detach(sbuf *b);

@@ -14,6 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+#include <math.h>
+
 #include "err.h"
 #include "sbuf.h"
 
@@ -281,12 +284,45 @@ static void test_err_wrap(void **state)
     assert_int_equal(err.msg[0], 'p');
 }
 
+/* Numbers read the way cJSON prints them: byte for byte over integers, fractions that need
+ * 15 and 17 digits, magnitudes past int, tiny and huge values; NaN and infinities as null. */
+static void test_sbuf_json_num(void **state)
+{
+    (void)state;
+    const double vals[] = {0.0, 1.0, -7.0, 42.0, 0.1, 1.0 / 3.0, -2.5, 0.61, 7.5e-9,
+                           1e300, -1e-300, 3e9, -3e9, 2147483647.0, 2147483648.5,
+                           0.30000000000000004, 12.345678901234567, 1.0 - 1e-16};
+    for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+        cJSON *n = cJSON_CreateNumber(vals[i]);
+        char *want = cJSON_PrintUnformatted(n);
+        sbuf b = SBUF_INIT;
+        assert_int_equal(sbuf_add_json_num(&b, vals[i]), 0);
+        assert_string_equal(sbuf_str(&b), want);
+        /* And it reads back as the same number. */
+        cJSON *back = cJSON_Parse(sbuf_str(&b));
+        assert_non_null(back);
+        assert_true(back->valuedouble == vals[i] ||
+                    fabs(back->valuedouble - vals[i]) <= fabs(vals[i]) * 1e-15);
+        cJSON_Delete(back);
+        sbuf_free(&b);
+        free(want);
+        cJSON_Delete(n);
+    }
+    const double bad[] = {NAN, INFINITY, -INFINITY};
+    for (size_t i = 0; i < 3; i++) {
+        sbuf b = SBUF_INIT;
+        assert_int_equal(sbuf_add_json_num(&b, bad[i]), 0);
+        assert_string_equal(sbuf_str(&b), "null");
+        sbuf_free(&b);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sbuf_empty),  cmocka_unit_test(test_sbuf_appends),
         cmocka_unit_test(test_sbuf_growth), cmocka_unit_test(test_sbuf_addf),
-        cmocka_unit_test(test_sbuf_json),   cmocka_unit_test(test_sbuf_detach),
+        cmocka_unit_test(test_sbuf_json), cmocka_unit_test(test_sbuf_json_num),   cmocka_unit_test(test_sbuf_detach),
         cmocka_unit_test(test_err_format),  cmocka_unit_test(test_err_wrap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
