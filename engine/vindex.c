@@ -234,6 +234,16 @@ static int worse(float sa, int64_t ia, float sb, int64_t ib)
     return sa < sb || (sa == sb && ia > ib);
 }
 
+static void swap_entries(float *hs, int64_t *hi, size_t a, size_t b)
+{
+    float ts = hs[a];
+    hs[a] = hs[b];
+    hs[b] = ts;
+    int64_t ti = hi[a];
+    hi[a] = hi[b];
+    hi[b] = ti;
+}
+
 /* Restores the min-heap (worst at 0) of n entries below slot i. */
 static void sift_down(float *hs, int64_t *hi, size_t n, size_t i)
 {
@@ -245,12 +255,7 @@ static void sift_down(float *hs, int64_t *hi, size_t n, size_t i)
             m = l + 1;
         if (m == i)
             return;
-        float ts = hs[i];
-        hs[i] = hs[m];
-        hs[m] = ts;
-        int64_t ti = hi[i];
-        hi[i] = hi[m];
-        hi[m] = ti;
+        swap_entries(hs, hi, i, m);
         i = m;
     }
 }
@@ -261,12 +266,7 @@ static void sift_up(float *hs, int64_t *hi, size_t i)
         size_t p = (i - 1) / 2;
         if (!worse(hs[i], hi[i], hs[p], hi[p]))
             return;
-        float ts = hs[i];
-        hs[i] = hs[p];
-        hs[p] = ts;
-        int64_t ti = hi[i];
-        hi[i] = hi[p];
-        hi[p] = ti;
+        swap_entries(hs, hi, i, p);
         i = p;
     }
 }
@@ -315,12 +315,7 @@ static int flat_search1(const vindex *vi, const float *query, size_t want, int64
     }
     /* Heap sort: moving the worst to the end each time leaves the best first. */
     for (size_t end = n; end > 1; end--) {
-        float ts = scores[0];
-        scores[0] = scores[end - 1];
-        scores[end - 1] = ts;
-        int64_t ti = ids[0];
-        ids[0] = ids[end - 1];
-        ids[end - 1] = ti;
+        swap_entries(scores, ids, 0, end - 1);
         sift_down(scores, ids, end - 1, 0);
     }
     *nfound = n;
