@@ -1637,6 +1637,66 @@ static int bf16_usable(void)
 static int bf16_usable(void) { return 0; }
 #endif
 
+/* row[0..t) = softmax(row[0..t)). */
+static void softmax_row(float *row, int t)
+{
+    float mx = row[0];
+    for (int j = 1; j < t; j++)
+        mx = row[j] > mx ? row[j] : mx;
+    float sum = 0.0f;
+    for (int j = 0; j < t; j++) {
+        row[j] = expf(row[j] - mx);
+        sum += row[j];
+    }
+    float inv = 1.0f / sum;
+    for (int j = 0; j < t; j++)
+        row[j] *= inv;
+}
+
+#if USE_KERNELS
+/* attention() for a few tokens, in AVX-512 registers: per head, the t x t scores as dot
+ * products of 16-wide pieces of q and k, then each context row as the probabilities'
+ * weighted sum of v's rows. d_head a multiple of 16. Sums in another order than sgemm's:
+ * the query path's vectors stay within its tolerance of the exact ones (test_use). */
+KERNEL_ATTR("avx512f,fma") static void attention_small(const use_layer *L, const float *qkv,
+                                                       float *ctx, float *s, int t)
+{
+    int da = L->d_att, ld = 3 * da, dh = L->d_head, nv = dh / 16;
+    for (int h = 0; h < L->n_heads; h++) {
+        const float *q = qkv + h * dh;
+        const float *k = qkv + da + h * dh;
+        const float *v = qkv + 2 * da + h * dh;
+        for (int i = 0; i < t; i++) {
+            float *row = s + (size_t)i * t;
+            for (int j = 0; j < t; j++) {
+                v16f acc = {0};
+                for (int c = 0; c < nv; c++) {
+                    v16f a, b;
+                    memcpy(&a, q + (size_t)i * ld + c * 16, sizeof a);
+                    memcpy(&b, k + (size_t)j * ld + c * 16, sizeof b);
+                    acc += a * b;
+                }
+                float dot = 0.0f;
+                for (int l = 0; l < 16; l++)
+                    dot += acc[l];
+                row[j] = L->q_scale * dot;
+            }
+            softmax_row(row, t);
+            float *o = ctx + (size_t)i * da + h * dh;
+            for (int c = 0; c < nv; c++) {
+                v16f acc = {0};
+                for (int j = 0; j < t; j++) {
+                    v16f b;
+                    memcpy(&b, v + (size_t)j * ld + c * 16, sizeof b);
+                    acc += row[j] * b;
+                }
+                memcpy(o + c * 16, &acc, sizeof acc);
+            }
+        }
+    }
+}
+#endif
+
 /* Rows up to which a product goes through the kernels. Measured here (20-token query, CPU
  * time per query, interleaved runs) before the kernels kept their sums in registers: they
  * took 0.7 x OpenBLAS's time at 20 rows and 1.07 x at 32 (OpenBLAS's packing is a fixed cost
@@ -1686,9 +1746,19 @@ static void gemm(const float *x, const dense *d, float *y, size_t n, uint32_t *x
                 d->rows, d->w, d->cols, 1.0f, y, d->cols);
 }
 
-/* Attention of one text (tokens [0, t) of qkv, rows of width 3 d_att) into ctx [t, d_att]. */
-static void attention(const use_layer *L, const float *qkv, float *ctx, float *s, int t)
+/* Attention of one text (tokens [0, t) of qkv, rows of width 3 d_att) into ctx [t, d_att].
+ * query: 1 on the query path, which may sum in another order (attention_small). */
+static void attention(const use_layer *L, const float *qkv, float *ctx, float *s, int t,
+                      int query)
 {
+#if USE_KERNELS
+    /* A query's few tokens: the products are tiny, and two sgemm calls a head cost more in
+     * set-up than in arithmetic. Stored vectors keep sgemm's sums. */
+    if (query && t <= FEW_ROWS && L->d_head % 16 == 0 && slab_kernel == slab_avx512) {
+        attention_small(L, qkv, ctx, s, t);
+        return;
+    }
+#endif
     int da = L->d_att, ld = 3 * da, dh = L->d_head;
     for (int h = 0; h < L->n_heads; h++) {
         const float *q = qkv + h * dh;
@@ -1696,20 +1766,8 @@ static void attention(const use_layer *L, const float *qkv, float *ctx, float *s
         const float *v = qkv + 2 * da + h * dh;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, t, t, dh, L->q_scale, q, ld, k, ld,
                     0.0f, s, t);
-        for (int i = 0; i < t; i++) {
-            float *row = s + (size_t)i * t;
-            float mx = row[0];
-            for (int j = 1; j < t; j++)
-                mx = row[j] > mx ? row[j] : mx;
-            float sum = 0.0f;
-            for (int j = 0; j < t; j++) {
-                row[j] = expf(row[j] - mx);
-                sum += row[j];
-            }
-            float inv = 1.0f / sum;
-            for (int j = 0; j < t; j++)
-                row[j] *= inv;
-        }
+        for (int i = 0; i < t; i++)
+            softmax_row(s + (size_t)i * t, t);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, t, dh, t, 1.0f, s, t, v, ld, 0.0f,
                     ctx + h * dh, da);
     }
@@ -1768,7 +1826,7 @@ static void forward(const use_model *m, const int *const *ids, const size_t *len
             int t = (int)lens[i];
             if (t > 0)
                 attention(L, sc->qkv + off * (size_t)(3 * L->d_att),
-                          sc->ctx + off * (size_t)L->d_att, sc->s, t);
+                          sc->ctx + off * (size_t)L->d_att, sc->s, t, sc->xb != NULL);
             off += lens[i];
         }
         add_bias(sc->h, n, L->d_out, L->out_b);
