@@ -75,6 +75,19 @@ int sbuf_add_json_str(sbuf *b, const char *s, size_t n)
     if (sbuf_addc(b, '"') != 0)
         return LORE_ENOMEM;
     for (size_t i = 0; i < n; i++) {
+        /* Characters that need no escape go in runs, one append each run. */
+        size_t run = i;
+        while (run < n && (unsigned char)s[run] >= 0x20 && s[run] != '"' && s[run] != '\\')
+            run++;
+        if (run > i) {
+            if (sbuf_add(b, s + i, run - i) != 0) {
+                b->len = len0;
+                b->buf[len0] = '\0';
+                return LORE_ENOMEM;
+            }
+            i = run - 1;
+            continue;
+        }
         unsigned char c = (unsigned char)s[i];
         int rc;
         switch (c) {
