@@ -187,14 +187,16 @@ static void bm25_fn(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_conte
         }
     }
 
-    memset(q->tf, 0, (size_t)q->nphrase * sizeof q->tf[0]);
-    int ninst = 0, dl = 0;
-    rc = api->xInstCount(fts, &ninst);
-    for (int i = 0; rc == SQLITE_OK && i < ninst; i++) {
-        int phrase = 0, col = 0, off = 0;
-        rc = api->xInst(fts, i, &phrase, &col, &off);
-        if (rc == SQLITE_OK && phrase >= 0 && phrase < q->nphrase)
-            q->tf[phrase]++;
+    /* Each phrase's occurrences counted from its own position list: xInstCount/xInst would
+     * first merge every phrase's list into one ordered list, for counts that need no order. */
+    int dl = 0;
+    for (int p = 0; rc == SQLITE_OK && p < q->nphrase; p++) {
+        Fts5PhraseIter it;
+        int col = -1, off = 0, n = 0;
+        rc = api->xPhraseFirst(fts, p, &it, &col, &off);
+        for (; rc == SQLITE_OK && col >= 0; n++)
+            api->xPhraseNext(fts, &it, &col, &off);
+        q->tf[p] = n;
     }
     if (rc == SQLITE_OK)
         rc = api->xColumnSize(fts, -1, &dl); /* -1: the row's length over all columns */
