@@ -187,11 +187,10 @@ static enum MHD_Result respond_raw(req *r, struct MHD_Connection *c, int status,
     return ret;
 }
 
-static enum MHD_Result respond_json(req *r, struct MHD_Connection *c, int status, cJSON *o,
-                                    const char *const *extra)
+/* Queues JSON text s (malloc'd, NUL-terminated; taken over) with status. */
+static enum MHD_Result respond_json_text(req *r, struct MHD_Connection *c, int status, char *s,
+                                         const char *const *extra)
 {
-    char *s = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
     if (s == NULL)
         return MHD_NO;
     size_t n = strlen(s);
@@ -204,6 +203,14 @@ static enum MHD_Result respond_json(req *r, struct MHD_Connection *c, int status
     t[n] = '\n';
     t[n + 1] = '\0';
     return respond_raw(r, c, status, "application/json", t, n + 1, extra);
+}
+
+static enum MHD_Result respond_json(req *r, struct MHD_Connection *c, int status, cJSON *o,
+                                    const char *const *extra)
+{
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return respond_json_text(r, c, status, s, extra);
 }
 
 static enum MHD_Result respond_error(req *r, struct MHD_Connection *c, int status,
@@ -396,9 +403,6 @@ static int pin(req *r, struct MHD_Connection *c, pool_worker *w, pool_view *v,
     return -1;
 }
 
-/* ---- /v1/search ---- */
-
-
 /* ---- work off the event thread ----
  *
  * One event thread (epoll) reads requests and writes responses for every connection; the
@@ -522,6 +526,8 @@ static enum MHD_Result offload(req *r, struct MHD_Connection *c, job_fn fn, runq
     return MHD_YES;
 }
 
+/* ---- /v1/search ---- */
+
 static enum MHD_Result do_search(req *r, struct MHD_Connection *c)
 {
     static const field fields[] = {{"question", F_STRING, 1}, {"collection", F_STRING, 0},
@@ -638,14 +644,7 @@ static enum MHD_Result do_search(req *r, struct MHD_Connection *c)
         if (acache_put(r->sv->scache, &sk, sbuf_str(&b), &err) != 0)
             srv_log("%s", err.msg);
     }
-    /* One JSON document per line, as respond_json writes it. */
-    if (sbuf_addc(&b, '\n') != 0) {
-        sbuf_free(&b);
-        ret = MHD_NO;
-        goto out;
-    }
-    size_t blen = b.len;
-    ret = respond_raw(r, c, 200, "application/json", sbuf_detach(&b), blen, NULL);
+    ret = respond_json_text(r, c, 200, sbuf_detach(&b), NULL);
 out:
     cJSON_Delete(in);
     return ret;
@@ -807,8 +806,9 @@ static void cache_answer(srv *sv, const acache_key *key, cJSON *o, cJSON *retrie
     free(json);
 }
 
-/* A streaming answer: the producer thread runs the pipeline and appends SSE frames; the
- * connection's thread reads them in the content reader. Freed by the last of the two. */
+/* A streaming answer: the producer (on the answer's thread, after the response is queued)
+ * runs the pipeline and appends SSE frames; the event thread reads them in the content
+ * reader, parking the connection while there is nothing new. Freed by the last of the two. */
 typedef struct stream {
     pthread_mutex_t mu;
     struct MHD_Connection *conn; /* NULL once the response is gone */
@@ -1155,7 +1155,7 @@ static enum MHD_Result do_answer(req *r, struct MHD_Connection *c)
             ret = respond_internal(r, c, &err);
         goto out;
     }
-    pool_worker *w = pool_get(r->sv->pool);
+    pool_worker *w = pool_get(sv->pool);
     pool_view v;
     if (pin(r, c, w, &v, &ret) != 0)
         goto out;
@@ -1164,7 +1164,7 @@ static enum MHD_Result do_answer(req *r, struct MHD_Connection *c)
     k.key.question = k.question;
     k.key.variant = k.extractive;
     if (pool_config_epoch(sv->pool, r->collection, &k.key.config, &err) != 0) {
-        pool_put(r->sv->pool, w);
+        pool_put(sv->pool, w);
         ret = respond_internal(r, c, &err);
         goto out;
     }
@@ -1172,7 +1172,7 @@ static enum MHD_Result do_answer(req *r, struct MHD_Connection *c)
         char *hit = acache_get(sv->cache, &k.key);
         metrics_cache(sv->m, hit != NULL);
         if (hit != NULL) {
-            pool_put(r->sv->pool, w);
+            pool_put(sv->pool, w);
             ret = answer_cached(r, c, &k, hit, sse);
             goto out;
         }
@@ -1181,7 +1181,7 @@ static enum MHD_Result do_answer(req *r, struct MHD_Connection *c)
     if (sse) {
         stream *s = calloc(1, sizeof *s);
         if (s == NULL) {
-            pool_put(r->sv->pool, w);
+            pool_put(sv->pool, w);
             ret = respond_error(r, c, 500, "internal", NULL, "out of memory");
             goto out;
         }
@@ -1200,7 +1200,7 @@ static enum MHD_Result do_answer(req *r, struct MHD_Connection *c)
         struct MHD_Response *resp =
             MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, s, stream_gone);
         if (resp == NULL) {
-            pool_put(r->sv->pool, w);
+            pool_put(sv->pool, w);
             stream_unref(s);
             stream_unref(s);
             ret = respond_error(r, c, 500, "internal", NULL, "cannot start the answer");
@@ -1230,7 +1230,7 @@ static enum MHD_Result do_answer(req *r, struct MHD_Connection *c)
                              .on_retrieval = keep_retrieval, .token_ctx = &rk};
         rc = answerer_ask(v.a, &rq, &a, &err);
     }
-    pool_put(r->sv->pool, w);
+    pool_put(sv->pool, w);
     if (rc != 0) {
         cJSON_Delete(retrieval);
         answer_result_free(&a);

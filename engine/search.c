@@ -233,8 +233,7 @@ static int collect_term(void *ctx, const char *term, size_t len, size_t start, s
     return 0;
 }
 
-/* The row count of the store's current generation. The chunk cache follows the generation
- * too, so a searcher kept across a re-index never serves the old text. */
+/* Forgets every cached document frequency. */
 static void df_clear(searcher *s)
 {
     for (size_t i = 0; i < DF_SLOTS; i++)
@@ -251,6 +250,8 @@ static df_slot *df_find(searcher *s, const char *term)
             return &s->dfs[i];
 }
 
+/* The row count of the store's current generation. The searcher's caches follow the
+ * generation too, so a searcher kept across a re-index never serves the old text. */
 static int row_count(searcher *s, int64_t *n, lore_err *err)
 {
     uint64_t gen;

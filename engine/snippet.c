@@ -501,7 +501,8 @@ int snippet_lead(const char *body, char **out, lore_err *err)
         sbuf_free(&b);
         return lore_errf(err, LORE_ENOMEM, "out of memory making a snippet");
     }
-    *out = sbuf_detach(&b);
+    if ((*out = sbuf_detach(&b)) == NULL)
+        return lore_errf(err, LORE_ENOMEM, "out of memory making a snippet");
     tidy(*out);
     return 0;
 }

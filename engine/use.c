@@ -1632,6 +1632,13 @@ static int bf16_usable(void)
     pthread_once(&slab_once, slab_pick);
     return bf16_kernel;
 }
+
+/* 1 when the AVX-512 kernels run here (attention_small, layer_norm_fast). */
+static int avx512_kernels(void)
+{
+    pthread_once(&slab_once, slab_pick);
+    return slab_kernel == slab_avx512;
+}
 #else
 #define USE_KERNELS 0
 static int bf16_usable(void) { return 0; }
@@ -1746,7 +1753,7 @@ static void norm_rows(const float *x, float *y, size_t n, int d, const float *g,
                       float eps, int query)
 {
 #if USE_KERNELS
-    if (query && d % 16 == 0 && slab_kernel == slab_avx512) {
+    if (query && d % 16 == 0 && avx512_kernels()) {
         layer_norm_fast(x, y, n, d, g, b, eps);
         return;
     }
@@ -1811,7 +1818,7 @@ static void attention(const use_layer *L, const float *qkv, float *ctx, float *s
 #if USE_KERNELS
     /* A query's few tokens: the products are tiny, and two sgemm calls a head cost more in
      * set-up than in arithmetic. Stored vectors keep sgemm's sums. */
-    if (query && t <= FEW_ROWS && L->d_head % 16 == 0 && slab_kernel == slab_avx512) {
+    if (query && t <= FEW_ROWS && L->d_head % 16 == 0 && avx512_kernels()) {
         attention_small(L, qkv, ctx, s, t);
         return;
     }
