@@ -13,6 +13,7 @@ typedef struct centry {
     int32_t next;          /* next slot in the bucket chain, or in the free list; -1: none */
     unsigned char live;    /* 0: a free slot */
     unsigned char ref;     /* CLOCK reference bit: used since the hand last passed */
+    uint64_t epoch;        /* the read window it was last handed out in (never evicted then) */
 } centry;
 
 struct chunkcache {
@@ -25,6 +26,9 @@ struct chunkcache {
     size_t live, hand;
     uint64_t gen;
     int has_gen;
+    uint64_t epoch;           /* the current read window (chunkcache_begin) */
+    store_chunk_info *held;   /* handed out this window but not cached: freed at the next */
+    size_t nheld, capheld;
     uint64_t hits, misses, evictions;
 };
 
@@ -43,34 +47,6 @@ static size_t entry_cost(const store_chunk_info *c)
            string_cost(c->locale);
 }
 
-/* strdup that keeps NULL as NULL; *ok drops to 0 when a copy fails. */
-static char *dup_opt(const char *s, int *ok)
-{
-    if (s == NULL)
-        return NULL;
-    char *d = strdup(s);
-    if (d == NULL)
-        *ok = 0;
-    return d;
-}
-
-static int info_copy(store_chunk_info *dst, const store_chunk_info *src)
-{
-    int ok = 1;
-    memset(dst, 0, sizeof *dst);
-    dst->chunk_id = src->chunk_id;
-    dst->ordinal = src->ordinal;
-    dst->article_ext_id = dup_opt(src->article_ext_id, &ok);
-    dst->title = dup_opt(src->title, &ok);
-    dst->url = dup_opt(src->url, &ok);
-    dst->heading = dup_opt(src->heading, &ok);
-    dst->body = dup_opt(src->body, &ok);
-    dst->locale = dup_opt(src->locale, &ok);
-    if (!ok)
-        store_chunk_info_free(dst);
-    return ok ? 0 : LORE_ENOMEM;
-}
-
 static void buckets_reset(chunkcache *cc)
 {
     for (size_t i = 0; i < cc->nbucket; i++)
@@ -85,6 +61,7 @@ int chunkcache_new(size_t max_bytes, chunkcache **out, lore_err *err)
         return lore_errf(err, LORE_ENOMEM, "out of memory creating the chunk cache");
     cc->max_bytes = max_bytes;
     cc->free_slot = -1;
+    cc->epoch = 1;
     cc->nbucket = 64;
     if ((cc->bucket = malloc(cc->nbucket * sizeof *cc->bucket)) == NULL) {
         free(cc);
@@ -95,8 +72,22 @@ int chunkcache_new(size_t max_bytes, chunkcache **out, lore_err *err)
     return 0;
 }
 
+static void release_held(chunkcache *cc)
+{
+    for (size_t i = 0; i < cc->nheld; i++)
+        store_chunk_info_free(&cc->held[i]);
+    cc->nheld = 0;
+}
+
+void chunkcache_begin(chunkcache *cc)
+{
+    release_held(cc);
+    cc->epoch++;
+}
+
 void chunkcache_clear(chunkcache *cc)
 {
+    release_held(cc);
     for (size_t i = 0; i < cc->nslot; i++)
         if (cc->slot[i].live)
             store_chunk_info_free(&cc->slot[i].info);
@@ -113,6 +104,7 @@ void chunkcache_free(chunkcache *cc)
     if (cc == NULL)
         return;
     chunkcache_clear(cc);
+    free(cc->held);
     free(cc->slot);
     free(cc->bucket);
     free(cc);
@@ -144,14 +136,17 @@ static void unlink_slot(chunkcache *cc, int32_t victim)
 }
 
 /* Advances the CLOCK hand to the first live entry whose reference bit is clear (clearing
- * the bits it passes) and evicts it. Needs a live entry. */
-static void evict_one(chunkcache *cc)
+ * the bits it passes) and evicts it, passing over the entries of the current read window.
+ * 0 when every live entry belongs to the window (two sweeps found nothing to evict). */
+static int evict_one(chunkcache *cc)
 {
-    for (;;) {
+    for (size_t steps = 0; steps < 2 * cc->nslot + 1; steps++) {
         if (cc->hand >= cc->nslot)
             cc->hand = 0;
         centry *e = &cc->slot[cc->hand];
-        if (e->live && e->ref) {
+        if (e->live && e->epoch == cc->epoch) {
+            /* handed out in this window: the caller may still be reading it */
+        } else if (e->live && e->ref) {
             e->ref = 0;
         } else if (e->live) {
             int32_t i = (int32_t)cc->hand;
@@ -164,10 +159,11 @@ static void evict_one(chunkcache *cc)
             e->next = cc->free_slot;
             cc->free_slot = i;
             cc->hand++;
-            return;
+            return 1;
         }
         cc->hand++;
     }
+    return 0;
 }
 
 /* Doubles the buckets and rehashes; on failure the old ones stay (longer chains, same
@@ -213,34 +209,47 @@ static int32_t take_slot(chunkcache *cc)
     return (int32_t)cc->nslot++;
 }
 
-/* Takes ownership of *c: it is cached, or freed when it cannot be (too big, no memory). */
-static void insert(chunkcache *cc, store_chunk_info *c)
+/* Keeps *c (ownership taken) until the next read window; its strings stay where they are.
+ * LORE_ENOMEM (c untouched) when there is no room to note it. */
+static int hold(chunkcache *cc, store_chunk_info *c)
+{
+    if (cc->nheld == cc->capheld) {
+        size_t cap = cc->capheld ? cc->capheld * 2 : 16;
+        store_chunk_info *h = realloc(cc->held, cap * sizeof *h);
+        if (h == NULL)
+            return LORE_ENOMEM;
+        cc->held = h;
+        cc->capheld = cap;
+    }
+    cc->held[cc->nheld++] = *c;
+    return 0;
+}
+
+/* Takes ownership of *c: cached, or held for the window when it cannot be (too big for the
+ * budget, the budget taken by this window's entries, no memory for a slot). */
+static int insert(chunkcache *cc, store_chunk_info *c)
 {
     size_t cost = entry_cost(c);
-    if (cost > cc->max_bytes) {
-        store_chunk_info_free(c);
-        return;
-    }
-    while (cc->live > 0 && cc->bytes + cost > cc->max_bytes)
-        evict_one(cc);
-    if (cc->live + 1 > cc->nbucket)
+    int room = cost <= cc->max_bytes;
+    while (room && cc->live > 0 && cc->bytes + cost > cc->max_bytes)
+        room = evict_one(cc);
+    if (room && cc->live + 1 > cc->nbucket)
         grow_buckets(cc);
-    int32_t i = take_slot(cc);
-    if (i < 0) {
-        store_chunk_info_free(c);
-        return;
-    }
+    int32_t i = room ? take_slot(cc) : -1;
+    if (i < 0)
+        return hold(cc, c);
     centry *e = &cc->slot[i];
     e->info = *c;
-    memset(c, 0, sizeof *c);
     e->bytes = cost;
     e->live = 1;
     e->ref = 0;
+    e->epoch = cc->epoch;
     size_t h = bucket_of(cc, e->info.chunk_id);
     e->next = cc->bucket[h];
     cc->bucket[h] = i;
     cc->bytes += cost;
     cc->live++;
+    return 0;
 }
 
 int chunkcache_get(chunkcache *cc, store *st, int64_t chunk_id, store_chunk_info *out,
@@ -250,9 +259,8 @@ int chunkcache_get(chunkcache *cc, store *st, int64_t chunk_id, store_chunk_info
     if (i >= 0) {
         cc->hits++;
         cc->slot[i].ref = 1;
-        if (info_copy(out, &cc->slot[i].info) != 0)
-            return lore_errf(err, LORE_ENOMEM, "out of memory reading chunk %lld",
-                             (long long)chunk_id);
+        cc->slot[i].epoch = cc->epoch;
+        *out = cc->slot[i].info;
         return 0;
     }
     cc->misses++;
@@ -260,13 +268,15 @@ int chunkcache_get(chunkcache *cc, store *st, int64_t chunk_id, store_chunk_info
     int rc = store_chunk_get(st, chunk_id, &c, err);
     if (rc != 0)
         return rc;
-    /* The caller gets a copy and the cache keeps the original; without memory for a copy
-     * the caller gets the original and nothing is cached. */
-    if (info_copy(out, &c) != 0) {
-        *out = c;
-        return 0;
+    /* The strings are heap blocks that do not move when the entry is filed: the view
+     * taken here stays valid wherever c ends up. */
+    *out = c;
+    if (insert(cc, &c) != 0) {
+        store_chunk_info_free(&c);
+        memset(out, 0, sizeof *out);
+        return lore_errf(err, LORE_ENOMEM, "out of memory reading chunk %lld",
+                         (long long)chunk_id);
     }
-    insert(cc, &c);
     return 0;
 }
 

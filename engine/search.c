@@ -70,7 +70,7 @@ typedef struct cand {
 typedef struct head_item {
     const cand *c;
     int fused_rank;
-    store_chunk_info info;
+    store_chunk_info info; /* a chunk cache view (chunkcache.h): valid during the query */
     double score;
     int article; /* equal for chunks of one article */
 } head_item;
@@ -671,10 +671,19 @@ static int make_snippet(searcher *s, const cand *c, const char *body, const char
                                err);
 }
 
-/* Appends a hit for the chunk unless its article already has one (per_article). Takes the
- * strings of *info. */
+/* strdup that keeps NULL as NULL; *ok drops to 0 when the copy fails. */
+static char *dup_opt(const char *s, int *ok)
+{
+    char *d = s ? strdup(s) : NULL;
+    if (s && !d)
+        *ok = 0;
+    return d;
+}
+
+/* Appends a hit for the chunk unless its article already has one (per_article), with copies
+ * of info's strings (info is a chunk cache view). */
 static int add_hit(searcher *s, search_results *r, const search_options *o, const cand *c,
-                   double score, store_chunk_info *info, const char *const *terms,
+                   double score, const store_chunk_info *info, const char *const *terms,
                    size_t nterms, lore_err *err)
 {
     for (size_t j = 0; o->per_article && j < r->n; j++)
@@ -688,11 +697,13 @@ static int add_hit(searcher *s, search_results *r, const search_options *o, cons
     h->dense_rank = c->dense_rank;
     h->fused = c->fused;
     h->rerank = score;
-    h->article_id = info->article_ext_id;
-    h->title = info->title;
-    h->url = info->url;
-    h->heading = info->heading;
-    info->article_ext_id = info->title = info->url = info->heading = NULL;
+    int ok = 1;
+    h->article_id = dup_opt(info->article_ext_id, &ok);
+    h->title = dup_opt(info->title, &ok);
+    h->url = dup_opt(info->url, &ok);
+    h->heading = dup_opt(info->heading, &ok);
+    if (!ok)
+        return lore_errf(err, LORE_ENOMEM, "out of memory collecting results");
     if (o->snippets)
         return make_snippet(s, c, info->body, info->locale, terms, nterms, &h->snippet, err);
     if ((h->snippet = dup_or_empty("")) == NULL)
@@ -731,7 +742,6 @@ static int fetch_hits(searcher *s, head_item *head, size_t nhead, const cand *c,
         /* Below the head, still in fused order (fused scores lie in 0..1 or below). */
         double score = low - 1.0 - (double)(i - tail) * 1e-6;
         rc = add_hit(s, r, o, &c[i], score, &info, terms, tl->n, err);
-        store_chunk_info_free(&info);
     }
     return rc;
 }
@@ -911,6 +921,8 @@ int search_run(searcher *s, const char *question, const search_options *o, searc
         o = &defaults;
     }
     memset(out, 0, sizeof *out);
+    /* The previous query's chunk views end here; this query's last until the next one. */
+    chunkcache_begin(s->cache);
     if (o->mode != SEARCH_BM25 && coll_vindex(s->c) == NULL && embed_dim(coll_embedder(s->c)) == 0)
         return lore_errf(err, LORE_EUNSUP,
                          "mode %s needs vectors, but this collection's embedder is %s",
@@ -967,8 +979,6 @@ int search_run(searcher *s, const char *question, const search_options *o, searc
     rc = fetch_hits(s, head, nhead, fused, nfused, tail, &tl, o, out, err);
     out->ms_fetch = now_ms() - t5;
 done:
-    for (size_t i = 0; head && i < nhead; i++)
-        store_chunk_info_free(&head[i].info);
     free(head);
     free(lex);
     free(den);

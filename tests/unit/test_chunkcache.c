@@ -1,11 +1,13 @@
 /* Unit tests for chunkcache over a real store in a temporary directory: a get returns what
  * store_chunk_get returns (NULL url and locale included), the second get of a chunk is a hit
- * served from memory, and the caller's copies are its own (freeing them leaves the cache
- * intact); a missing chunk is LORE_ENOTFOUND and not cached; the bytes stay within the
- * budget as entries are evicted; a chunk read again keeps its place (CLOCK second chance)
- * while one-off reads are evicted; an entry larger than the budget and a budget of 0 cache
- * nothing; a new generation empties the cache (a re-read chunk shows its new text) and the
- * same generation keeps it. */
+ * served from memory (the same strings); a missing chunk is LORE_ENOTFOUND and not cached;
+ * the bytes stay within the budget as entries are evicted; a chunk read again keeps its
+ * place (CLOCK second chance) while one-off reads are evicted; every view of a read window
+ * stays intact when the window reads more than the budget holds, and the budget still
+ * holds; an entry larger than the budget and a budget of 0 cache nothing but their views
+ * last the window; a new generation empties the cache (a re-read chunk shows its new text)
+ * and the same generation keeps it. Run under AddressSanitizer, a view used after the cache
+ * freed it fails the test. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -102,9 +104,11 @@ static void test_read_through(void **state)
     fixture *f = *state;
     chunkcache *cc = cache_new((size_t)1 << 20);
     store_chunk_info want, got;
+    const char *first_body = NULL;
     lore_err err = {0};
     assert_int_equal(store_chunk_get(f->st, f->ids[3], &want, &err), 0);
     for (int round = 0; round < 2; round++) {
+        chunkcache_begin(cc);
         get_ok(cc, f, f->ids[3], &got);
         assert_int_equal(got.chunk_id, want.chunk_id);
         assert_int_equal(got.ordinal, 3);
@@ -114,9 +118,11 @@ static void test_read_through(void **state)
         assert_null(got.locale);
         assert_string_equal(got.heading, want.heading);
         assert_string_equal(got.body, want.body);
-        /* The caller's copy: scribbling on it and freeing it leaves the cache alone. */
-        got.body[0] = 'X';
-        store_chunk_info_free(&got);
+        /* A hit hands out the cached strings themselves. */
+        if (round == 0)
+            first_body = got.body;
+        else
+            assert_ptr_equal(got.body, first_body);
     }
     chunkcache_stats s = stats(cc);
     assert_int_equal(s.misses, 1);
@@ -124,7 +130,6 @@ static void test_read_through(void **state)
     assert_int_equal(s.entries, 1);
     get_ok(cc, f, f->ids[3], &got);
     assert_string_equal(got.body, want.body);
-    store_chunk_info_free(&got);
     store_chunk_info_free(&want);
     /* Missing: LORE_ENOTFOUND, and nothing cached. */
     assert_int_equal(chunkcache_get(cc, f->st, 999999, &got, &err), LORE_ENOTFOUND);
@@ -141,11 +146,11 @@ static void test_bounded_clock(void **state)
     store_chunk_info got;
     for (int round = 0; round < 3; round++) {
         for (int i = 0; i < NCHUNKS; i++) {
+            chunkcache_begin(cc);
             get_ok(cc, f, f->ids[i], &got);
-            store_chunk_info_free(&got);
             /* Chunk 0 is asked for between every other read: it stays. */
+            chunkcache_begin(cc);
             get_ok(cc, f, f->ids[0], &got);
-            store_chunk_info_free(&got);
             assert_true(stats(cc).bytes <= budget);
         }
     }
@@ -157,25 +162,69 @@ static void test_bounded_clock(void **state)
     chunkcache_free(cc);
 }
 
+/* One window reads all 40 chunks through a budget of about 10: every view stays readable
+ * to the window's end, the budget holds, and the next windows evict as usual. */
+static void test_window_views_stay(void **state)
+{
+    fixture *f = *state;
+    size_t budget = 12 * 1024;
+    chunkcache *cc = cache_new(budget);
+    store_chunk_info got[NCHUNKS];
+    char want[32];
+    for (int round = 0; round < 2; round++) {
+        chunkcache_begin(cc);
+        for (int i = 0; i < NCHUNKS; i++) {
+            get_ok(cc, f, f->ids[i], &got[i]);
+            assert_true(stats(cc).bytes <= budget);
+        }
+        for (int i = 0; i < NCHUNKS; i++) {
+            snprintf(want, sizeof want, " chunk %d", i);
+            assert_int_equal(strlen(got[i].body), 1000 + strlen(want));
+            assert_string_equal(got[i].body + 1000, want);
+            assert_int_equal(got[i].body[0], 'a' + i % 26);
+            assert_int_equal(got[i].chunk_id, f->ids[i]);
+        }
+    }
+    /* The second round found the first round's cached chunks (none was evicted while its
+     * window lasted, and the next window let the cache keep the ones it had). */
+    chunkcache_stats s = stats(cc);
+    assert_true(s.entries >= 5 && s.entries <= 12);
+    assert_true(s.hits >= 5);
+    assert_int_equal(s.hits + s.misses, 2 * NCHUNKS);
+    /* One-off reads in later windows evict again. */
+    uint64_t ev = s.evictions;
+    for (int i = 0; i < NCHUNKS; i++) {
+        chunkcache_begin(cc);
+        get_ok(cc, f, f->ids[i], &got[0]);
+    }
+    assert_true(stats(cc).evictions > ev);
+    assert_true(stats(cc).bytes <= budget);
+    chunkcache_free(cc);
+}
+
 static void test_too_big_or_disabled(void **state)
 {
     fixture *f = *state;
     chunkcache *cc = cache_new(512); /* less than one chunk */
-    store_chunk_info got;
-    for (int i = 0; i < 2; i++) {
-        get_ok(cc, f, f->ids[1], &got);
-        assert_non_null(strstr(got.body, "chunk 1"));
-        store_chunk_info_free(&got);
-    }
+    store_chunk_info got, again;
+    chunkcache_begin(cc);
+    get_ok(cc, f, f->ids[1], &got);
+    get_ok(cc, f, f->ids[1], &again);
+    /* Both views last the window though neither was cached. */
+    assert_non_null(strstr(got.body, "chunk 1"));
+    assert_non_null(strstr(again.body, "chunk 1"));
+    assert_ptr_not_equal(got.body, again.body);
     assert_int_equal(stats(cc).entries, 0);
     assert_int_equal(stats(cc).misses, 2);
+    chunkcache_begin(cc);
     chunkcache_free(cc);
     cc = cache_new(0);
+    chunkcache_begin(cc);
     get_ok(cc, f, f->ids[1], &got);
-    store_chunk_info_free(&got);
+    assert_non_null(strstr(got.body, "chunk 1"));
     assert_int_equal(stats(cc).entries, 0);
     assert_int_equal(stats(cc).bytes, 0);
-    chunkcache_free(cc);
+    chunkcache_free(cc); /* frees the held chunk: LeakSanitizer would see it otherwise */
 }
 
 static void test_generation(void **state)
@@ -190,7 +239,6 @@ static void test_generation(void **state)
     int64_t last = f->ids[NCHUNKS - 1];
     get_ok(cc, f, last, &got);
     assert_non_null(strstr(got.body, "chunk 39"));
-    store_chunk_info_free(&got);
     chunkcache_set_generation(cc, gen); /* unchanged: kept */
     assert_int_equal(stats(cc).entries, 1);
 
@@ -210,7 +258,6 @@ static void test_generation(void **state)
     assert_int_equal(stats(cc).entries, 0);
     get_ok(cc, f, last, &got);
     assert_string_equal(got.body, "rewritten");
-    store_chunk_info_free(&got);
     chunkcache_free(cc);
 }
 
@@ -219,6 +266,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_read_through, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bounded_clock, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_window_views_stay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_too_big_or_disabled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_generation, setup, teardown),
     };
