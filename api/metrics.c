@@ -41,6 +41,7 @@ struct metrics {
     counter breakers[MAX_SERIES];
     size_t nbreakers;
     unsigned long long llm_errors, cache_hits, cache_misses, scache_hits, scache_misses, reloads;
+    unsigned long long embed_batches, embed_batched;
     long inflight;
 };
 
@@ -152,6 +153,14 @@ void metrics_search_cache(metrics *m, int hit)
     pthread_mutex_unlock(&m->mu);
 }
 
+void metrics_embed_batch(metrics *m, size_t queries)
+{
+    pthread_mutex_lock(&m->mu);
+    m->embed_batches++;
+    m->embed_batched += queries;
+    pthread_mutex_unlock(&m->mu);
+}
+
 void metrics_reloads(metrics *m, unsigned long total)
 {
     pthread_mutex_lock(&m->mu);
@@ -215,13 +224,21 @@ int metrics_render(metrics *m, sbuf *o)
                        "# HELP lore_search_cache_misses_total Searches computed (not cached).\n"
                        "# TYPE lore_search_cache_misses_total counter\n"
                        "lore_search_cache_misses_total %llu\n"
+                       "# HELP lore_query_embed_batches_total Embeddings of several waiting "
+                       "searches' questions at once.\n"
+                       "# TYPE lore_query_embed_batches_total counter\n"
+                       "lore_query_embed_batches_total %llu\n"
+                       "# HELP lore_query_embed_batched_total Questions embedded in those "
+                       "batches.\n# TYPE lore_query_embed_batched_total counter\n"
+                       "lore_query_embed_batched_total %llu\n"
                        "# HELP lore_index_reloads_total Collections reopened at a new index "
                        "generation.\n# TYPE lore_index_reloads_total counter\n"
                        "lore_index_reloads_total %llu\n"
                        "# HELP lore_requests_in_flight Requests being served.\n"
                        "# TYPE lore_requests_in_flight gauge\n"
                        "lore_requests_in_flight %ld\n",
-                    m->cache_hits, m->cache_misses, m->scache_hits, m->scache_misses, m->reloads,
+                    m->cache_hits, m->cache_misses, m->scache_hits, m->scache_misses,
+                    m->embed_batches, m->embed_batched, m->reloads,
                     m->inflight);
     pthread_mutex_unlock(&m->mu);
     return rc ? LORE_ENOMEM : 0;

@@ -8,6 +8,8 @@
  *   llm_breaker_open                             1 while a collection's LLM breaker is open
  *   answer_cache_hits_total, answer_cache_misses_total, search_cache_hits_total,
  *   search_cache_misses_total
+ *   query_embed_batches_total, query_embed_batched_total   searches whose questions were
+ *                                                embedded together, and how many questions
  *   requests_in_flight, index_reloads_total
  *
  * Ownership: metrics_new returns an object freed with metrics_free. Labels passed in are
@@ -32,6 +34,8 @@ void metrics_llm_error(metrics *m);
 void metrics_breaker(metrics *m, const char *collection, int open);
 void metrics_cache(metrics *m, int hit);
 void metrics_search_cache(metrics *m, int hit);
+/* One embedding of `queries` waiting searches' questions together. */
+void metrics_embed_batch(metrics *m, size_t queries);
 /* The number of collection reopens at a new generation so far (a counter kept elsewhere). */
 void metrics_reloads(metrics *m, unsigned long total);
 /* Gauge read at render time. */

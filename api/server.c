@@ -436,12 +436,11 @@ typedef struct job {
 /* The job this thread is running: fn may set its `after`. */
 static _Thread_local job *running_job;
 
-static void job_finish(job *j)
+/* Hands j's connection back to the event thread (its response is queued) and runs its
+ * `after`. */
+static void job_done(job *j)
 {
     srv *sv = j->r->sv;
-    running_job = j;
-    j->fn(j->r, j->c);
-    running_job = NULL;
     void *(*after)(void *) = j->after;
     void *arg = j->after_arg;
     struct MHD_Connection *c = j->c;
@@ -453,6 +452,22 @@ static void job_finish(job *j)
         after(arg);
 }
 
+static void job_finish(job *j)
+{
+    running_job = j;
+    j->fn(j->r, j->c);
+    running_job = NULL;
+    job_done(j);
+}
+
+/* Searches a search thread takes off its queue at once, when that many are waiting: their
+ * questions are embedded together (run_search_batch). 8: the embedding's cost per question
+ * stops falling at about 6 (use_embed_queries_ids). */
+#define SEARCH_BATCH 8
+
+static enum MHD_Result do_search(req *r, struct MHD_Connection *c);
+static void run_search_batch(job **jobs, size_t n);
+
 static void *runq_thread(void *arg)
 {
     runq *q = arg;
@@ -463,11 +478,21 @@ static void *runq_thread(void *arg)
         job *j = q->first;
         if (j == NULL)
             break; /* stopping, and nothing left */
-        q->first = j->next;
+        /* Several searches waiting in a row go together; nothing waits for more to come. */
+        job *batch[SEARCH_BATCH];
+        size_t nb = 0;
+        do {
+            batch[nb++] = j = q->first;
+            q->first = j->next;
+        } while (j->fn == do_search && nb < SEARCH_BATCH && q->first != NULL &&
+                 q->first->fn == do_search);
         if (q->first == NULL)
             q->last = NULL;
         pthread_mutex_unlock(&q->mu);
-        job_finish(j);
+        if (nb > 1)
+            run_search_batch(batch, nb);
+        else
+            job_finish(j);
         pthread_mutex_lock(&q->mu);
     }
     pthread_mutex_unlock(&q->mu);
@@ -528,46 +553,64 @@ static enum MHD_Result offload(req *r, struct MHD_Connection *c, job_fn fn, runq
 
 /* ---- /v1/search ---- */
 
-static enum MHD_Result do_search(req *r, struct MHD_Connection *c)
+/* A search request between its parsing and its run. */
+typedef struct search_req {
+    req *r;
+    struct MHD_Connection *c;
+    cJSON *in; /* the parsed body: q points into it */
+    const char *q;
+    search_options so;
+    int mode_given;
+    acache_key sk;
+} search_req;
+
+/* Parses and checks a search and answers it when it can without running it (an error, a
+ * cached result). 0: sr is ready for search_exec; 1: answered with *ret. */
+static int search_prepare(req *r, struct MHD_Connection *c, search_req *sr,
+                          enum MHD_Result *ret)
 {
     static const field fields[] = {{"question", F_STRING, 1}, {"collection", F_STRING, 0},
                                    {"k", F_INT, 0},           {"mode", F_STRING, 0},
                                    {NULL, 0, 0}};
-    enum MHD_Result ret = MHD_NO;
-    cJSON *in = parse_body(r, c, fields, &ret);
+    memset(sr, 0, sizeof *sr);
+    sr->r = r;
+    sr->c = c;
+    *ret = MHD_NO;
+    cJSON *in = parse_body(r, c, fields, ret);
     if (in == NULL)
-        return ret;
+        return 1;
+    sr->in = in;
     const char *q = get_str(in, "question", "");
-    search_options so;
-    search_options_default(&so);
-    so.k = 5;
-    int mode_given = 0;
+    sr->q = q;
+    search_options *so = &sr->so;
+    search_options_default(so);
+    so->k = 5;
     cJSON *k = cJSON_GetObjectItemCaseSensitive(in, "k");
-    lore_err err = {0};
     if (k && (k->valuedouble < 1 || k->valuedouble > 50)) {
-        ret = respond_error(r, c, 400, "bad_field", NULL, "field 'k' must be from 1 to 50");
-        goto out;
+        *ret = respond_error(r, c, 400, "bad_field", NULL, "field 'k' must be from 1 to 50");
+        goto answered;
     }
     if (k)
-        so.k = (size_t)k->valuedouble;
+        so->k = (size_t)k->valuedouble;
     const char *mode = get_str(in, "mode", NULL);
     if (mode) {
-        if (search_mode_parse(mode, &so.mode, NULL) != 0) {
-            ret = respond_error(r, c, 400, "bad_field", NULL,
-                                "field 'mode' must be \"bm25\", \"vector\" or \"hybrid\"");
-            goto out;
+        if (search_mode_parse(mode, &so->mode, NULL) != 0) {
+            *ret = respond_error(r, c, 400, "bad_field", NULL,
+                                 "field 'mode' must be \"bm25\", \"vector\" or \"hybrid\"");
+            goto answered;
         }
-        mode_given = 1;
+        sr->mode_given = 1;
     }
-    if (check_question(r, c, q, &ret) != 0 ||
-        check_collection(r, c, get_str(in, "collection", "default"), &ret) != 0)
-        goto out;
+    if (check_question(r, c, q, ret) != 0 ||
+        check_collection(r, c, get_str(in, "collection", "default"), ret) != 0)
+        goto answered;
     /* The cache is keyed by the newest generation loaded: a re-index changes the key. */
-    acache_key sk = {r->collection, 0, q, (int)so.k * 4 + (mode_given ? (int)so.mode : 3), 0};
+    sr->sk = (acache_key){r->collection, 0, q,
+                          (int)so->k * 4 + (sr->mode_given ? (int)so->mode : 3), 0};
     uint64_t g;
     if (r->sv->scache && pool_generation(r->sv->pool, r->collection, &g) == 0) {
-        sk.generation = g;
-        char *hit = acache_get(r->sv->scache, &sk);
+        sr->sk.generation = g;
+        char *hit = acache_get(r->sv->scache, &sr->sk);
         metrics_search_cache(r->sv->m, hit != NULL);
         cJSON *o = hit ? cJSON_Parse(hit) : NULL;
         free(hit);
@@ -578,21 +621,45 @@ static enum MHD_Result do_search(req *r, struct MHD_Connection *c)
             cJSON_ReplaceItemInObjectCaseSensitive(o, "question", cJSON_CreateString(q));
             /* The stages did not run for this request. */
             cJSON_ReplaceItemInObjectCaseSensitive(o, "timings_ms", cJSON_CreateObject());
-            ret = respond_json(r, c, 200, o, NULL);
-            goto out;
+            *ret = respond_json(r, c, 200, o, NULL);
+            goto answered;
         }
     }
-    pool_worker *w = pool_get(r->sv->pool);
-    pool_view v;
-    if (pin(r, c, w, &v, &ret) != 0)
-        goto out;
+    return 0;
+answered:
+    cJSON_Delete(in);
+    sr->in = NULL;
+    return 1;
+}
+
+/* 1 when a prepared search on view v will embed its question (what search_run's vector side
+ * does), so that its vector may come from a batch. */
+static int search_embeds(const search_req *sr, const pool_view *v)
+{
+    vindex *vi = coll_vindex(v->c);
+    return sr->so.mode != SEARCH_BM25 && vi != NULL && vindex_count(vi) > 0;
+}
+
+/* Runs a prepared search on the pinned view v and answers it. qvec: the question's vector
+ * from embed_queries, or NULL to let the search embed it; embed_ms: the request's share of
+ * that embedding (its stage time). Frees sr->in. */
+static enum MHD_Result search_exec(search_req *sr, const pool_view *v, const float *qvec,
+                                   double embed_ms)
+{
+    req *r = sr->r;
+    struct MHD_Connection *c = sr->c;
+    const char *q = sr->q;
+    search_options so = sr->so;
+    enum MHD_Result ret = MHD_NO;
+    lore_err err = {0};
+    r->generation = (long long)v->generation;
     if (r->sv->scache)
         r->cache = "miss";
-    if (!mode_given && coll_vindex(v.c) == NULL && embed_dim(coll_embedder(v.c)) == 0)
+    if (!sr->mode_given && coll_vindex(v->c) == NULL && embed_dim(coll_embedder(v->c)) == 0)
         so.mode = SEARCH_BM25; /* a lexical-only collection */
+    so.query_vec = so.mode != SEARCH_BM25 ? qvec : NULL;
     search_results res;
-    int rc = search_run(v.s, q, &so, &res, &err);
-    pool_put(r->sv->pool, w);
+    int rc = search_run(v->s, q, &so, &res, &err);
     if (rc == LORE_EUNSUP) {
         ret = respond_error(r, c, 400, "bad_field", NULL,
                             "collection '%s' has no vectors: use \"mode\": \"bm25\"",
@@ -605,7 +672,7 @@ static enum MHD_Result do_search(req *r, struct MHD_Connection *c)
     }
     stage(r, "analyze", res.ms_analyze);
     stage(r, "bm25", res.ms_bm25);
-    stage(r, "embed", res.ms_embed);
+    stage(r, "embed", so.query_vec ? embed_ms : res.ms_embed);
     stage(r, "vector", res.ms_vector);
     stage(r, "fuse", res.ms_fuse);
     stage(r, "rerank", res.ms_rerank);
@@ -617,7 +684,7 @@ static enum MHD_Result do_search(req *r, struct MHD_Connection *c)
     const char *dname = search_decision_name(res.decision);
     int wrc = sbuf_adds(&b, "{\"collection\":");
     wrc |= sbuf_add_json_str(&b, r->collection, strlen(r->collection));
-    wrc |= sbuf_adds(&b, ",\"generation\":") | sbuf_add_json_num(&b, (double)v.generation);
+    wrc |= sbuf_adds(&b, ",\"generation\":") | sbuf_add_json_num(&b, (double)v->generation);
     wrc |= sbuf_adds(&b, ",\"question\":") | sbuf_add_json_str(&b, q, strlen(q));
     wrc |= sbuf_adds(&b, ",\"mode\":") | sbuf_add_json_str(&b, mname, strlen(mname));
     wrc |= sbuf_adds(&b, ",\"confidence\":") | sbuf_add_json_num(&b, res.confidence);
@@ -640,13 +707,106 @@ static enum MHD_Result do_search(req *r, struct MHD_Connection *c)
         goto out;
     }
     if (r->sv->scache) {
-        sk.generation = v.generation;
+        acache_key sk = sr->sk;
+        sk.generation = v->generation;
         if (acache_put(r->sv->scache, &sk, sbuf_str(&b), &err) != 0)
             srv_log("%s", err.msg);
     }
     ret = respond_json_text(r, c, 200, sbuf_detach(&b), NULL);
 out:
-    cJSON_Delete(in);
+    cJSON_Delete(sr->in);
+    sr->in = NULL;
+    return ret;
+}
+
+/* Runs searches taken off the queue together (runq_thread): each collection's waiting
+ * questions are embedded in one embed_queries call on one pinned view, then each search runs
+ * with its vector and is answered and handed back at once, in queue order within the
+ * collection. Every search answers as do_search would: the batch's vectors are the ones each
+ * search would have embedded (embed_queries), and when the batch embedding fails the
+ * searches embed their own (and report the failure as they would). Tried instead: putting
+ * the embedded searches back at the head of the queue for either thread to run, so that a
+ * batch's last search need not wait for the others: no shorter tail, and fewer searches a
+ * second (a view pinned per search again). */
+static void run_search_batch(job **jobs, size_t n)
+{
+    search_req sr[SEARCH_BATCH];
+    int ready[SEARCH_BATCH];
+    for (size_t i = 0; i < n; i++) {
+        enum MHD_Result ret;
+        running_job = jobs[i];
+        ready[i] = search_prepare(jobs[i]->r, jobs[i]->c, &sr[i], &ret) == 0;
+        running_job = NULL;
+        if (!ready[i])
+            job_done(jobs[i]);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!ready[i])
+            continue;
+        srv *sv = jobs[i]->r->sv;
+        pool_worker *w = pool_get(sv->pool);
+        pool_view v;
+        enum MHD_Result ret;
+        if (pin(sr[i].r, sr[i].c, w, &v, &ret) != 0) { /* answered; w returned */
+            cJSON_Delete(sr[i].in);
+            ready[i] = 0;
+            job_done(jobs[i]);
+            continue;
+        }
+        size_t grp[SEARCH_BATCH], ng = 0, nt = 0;
+        long vix[SEARCH_BATCH]; /* a member's vector in vecs, -1: none */
+        const char *texts[SEARCH_BATCH];
+        for (size_t j = i; j < n; j++) {
+            if (!ready[j] || strcmp(sr[j].r->collection, sr[i].r->collection) != 0)
+                continue;
+            vix[ng] = search_embeds(&sr[j], &v) ? (long)nt : -1;
+            if (vix[ng] >= 0)
+                texts[nt++] = sr[j].q;
+            grp[ng++] = j;
+        }
+        embedder *e = coll_embedder(v.c);
+        float *vecs = NULL;
+        double share = 0.0;
+        if (nt > 1 && embed_queries_together(e)) {
+            lore_err err = {0};
+            double t0 = now_ms();
+            if (embed_queries(e, texts, nt, &vecs, &err) == 0 && vecs != NULL) {
+                share = (now_ms() - t0) / (double)nt;
+                metrics_embed_batch(sv->m, nt);
+            } else {
+                free(vecs);
+                vecs = NULL;
+            }
+        }
+        size_t dim = (size_t)embed_dim(e);
+        for (size_t g = 0; g < ng; g++) {
+            size_t j = grp[g];
+            running_job = jobs[j];
+            search_exec(&sr[j], &v, vecs && vix[g] >= 0 ? vecs + (size_t)vix[g] * dim : NULL,
+                        share);
+            running_job = NULL;
+            ready[j] = 0;
+            job_done(jobs[j]);
+        }
+        free(vecs);
+        pool_put(sv->pool, w);
+    }
+}
+
+static enum MHD_Result do_search(req *r, struct MHD_Connection *c)
+{
+    search_req sr;
+    enum MHD_Result ret;
+    if (search_prepare(r, c, &sr, &ret) != 0)
+        return ret;
+    pool_worker *w = pool_get(r->sv->pool);
+    pool_view v;
+    if (pin(r, c, w, &v, &ret) != 0) {
+        cJSON_Delete(sr.in);
+        return ret;
+    }
+    ret = search_exec(&sr, &v, NULL, 0.0);
+    pool_put(r->sv->pool, w);
     return ret;
 }
 

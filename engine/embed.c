@@ -352,6 +352,27 @@ int embed_query(embedder *e, const char *text, float **out, lore_err *err)
     return 0;
 }
 
+int embed_queries_together(const embedder *e) { return e->kind == EMBED_USE; }
+
+int embed_queries(embedder *e, const char *const *texts, size_t n, float **out, lore_err *err)
+{
+    if (e->kind != EMBED_USE)
+        return embed_texts_alloc(e, texts, n, out, err);
+    *out = NULL;
+    int rc = check_texts(texts, n, err);
+    if (rc != 0 || n == 0)
+        return rc;
+    float *v = malloc(n * (size_t)e->dim * sizeof *v);
+    if (v == NULL)
+        return lore_errf(err, LORE_ENOMEM, "embed: out of memory for %zu query vectors", n);
+    if ((rc = embed_use_queries(e, texts, n, v, err)) != 0) {
+        free(v);
+        return rc;
+    }
+    *out = v;
+    return 0;
+}
+
 int embed_texts_windows(embedder *e, const char *const *texts, size_t n, float **vecs,
                         size_t *nwin, lore_err *err)
 {

@@ -100,6 +100,16 @@ int embed_texts_alloc(embedder *e, const char *const *texts, size_t n, float **o
  * give embed_texts' vector. For searching only: stored vectors come from embed_texts and
  * embed_texts_windows. */
 int embed_query(embedder *e, const char *text, float **out, lore_err *err);
+/* Embeds n search queries into *out (n * embed_dim floats, allocated as by embed_texts_alloc;
+ * caller frees; NULL for n == 0). "use" gives embed_query's vector for each text, bit for
+ * bit, running short queries through the model together (use_embed_queries_ids: each weight
+ * matrix read once for all of them); the other kinds embed them as embed_texts_alloc does
+ * (as embed_query does for each).
+ * For a server that has several questions waiting at once. */
+int embed_queries(embedder *e, const char *const *texts, size_t n, float **out, lore_err *err);
+/* 1 when embed_queries on several texts costs less than embed_query on each (the local
+ * "use" model); 0 for kinds where it would only turn several failures into one. */
+int embed_queries_together(const embedder *e);
 
 /* Remembers the vectors of up to `capacity` texts (vmemo.h): embed_texts and
  * embed_texts_alloc then embed only the texts they have not seen, and give the others'

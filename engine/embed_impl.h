@@ -64,6 +64,9 @@ int embed_use_texts(embedder *e, const char *const *texts, size_t n, float *out,
 size_t embed_use_loaded_models(void);
 /* embed_query for "use": out has USE_DIM floats. */
 int embed_use_query(embedder *e, const char *text, float *out, lore_err *err);
+/* embed_queries for "use": out has n * USE_DIM floats, each embed_use_query's vector. */
+int embed_use_queries(embedder *e, const char *const *texts, size_t n, float *out,
+                      lore_err *err);
 /* One vector per window (embed_texts_windows); *vecs allocated, nwin filled. */
 int embed_use_windows(embedder *e, const char *const *texts, size_t n, float **vecs,
                       size_t *nwin, lore_err *err);

@@ -551,6 +551,51 @@ int embed_use_query(embedder *e, const char *text, float *out, lore_err *err)
     return use_embed_query_ids(m, e->use->qwork, ids, total, out, err);
 }
 
+int embed_use_queries(embedder *e, const char *const *texts, size_t n, float *out,
+                      lore_err *err)
+{
+    const use_model *m = e->use->model;
+    size_t dim = USE_DIM;
+    int *ids = malloc(n * USE_MAX_TOKENS * sizeof *ids);
+    const int **seq = malloc(n * sizeof *seq);
+    size_t *lens = malloc(n * sizeof *lens);
+    float *vecs = malloc(n * dim * sizeof *vecs);
+    size_t *slot = malloc(n * sizeof *slot); /* which text each tokenized query is */
+    int rc = ids && seq && lens && vecs && slot ? 0 : LORE_ENOMEM;
+    if (rc == 0 && e->use->qwork == NULL && (e->use->qwork = use_qwork_new()) == NULL)
+        rc = LORE_ENOMEM;
+    if (rc != 0)
+        rc = lore_errf(err, LORE_ENOMEM, "out of memory embedding %zu queries", n);
+    size_t k = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        size_t total = 0;
+        int *q = ids + k * USE_MAX_TOKENS;
+        /* Blank and long texts take embed_use_query's other roads. */
+        if (blank(texts[i]) ||
+            (rc = spm_encode(use_tokenizer(m), texts[i], strlen(texts[i]), q, USE_MAX_TOKENS,
+                             &total, err)) != 0 ||
+            total > USE_MAX_TOKENS) {
+            if (rc == 0)
+                rc = embed_use_query(e, texts[i], out + i * dim, err);
+            continue;
+        }
+        seq[k] = q;
+        lens[k] = total;
+        slot[k++] = i;
+    }
+    if (rc == 0 && k > 0 &&
+        (rc = use_embed_queries_ids(m, e->use->qwork, seq, lens, k, vecs, err)) == 0) {
+        for (size_t j = 0; j < k; j++)
+            memcpy(out + slot[j] * dim, vecs + j * dim, dim * sizeof *out);
+    }
+    free(ids);
+    free(seq);
+    free(lens);
+    free(vecs);
+    free(slot);
+    return rc;
+}
+
 int embed_use_windows(embedder *e, const char *const *texts, size_t n, float **vecs,
                       size_t *nwin, lore_err *err)
 {

@@ -508,9 +508,15 @@ static int run_vector(searcher *s, const char *question, const search_options *o
         return 0;
     double t0 = now_ms();
     float *qv = NULL;
-    int rc = embed_query(e, question, &qv, err);
-    if (rc != 0)
+    int rc = 0;
+    if (o->query_vec != NULL) {
+        size_t bytes = (size_t)embed_dim(e) * sizeof *qv;
+        if ((qv = malloc(bytes ? bytes : 1)) == NULL)
+            return lore_errf(err, LORE_ENOMEM, "out of memory running a query");
+        memcpy(qv, o->query_vec, bytes);
+    } else if ((rc = embed_query(e, question, &qv, err)) != 0) {
         return rc;
+    }
     if (embed_dim(e) != vindex_dim(vi)) {
         free(qv);
         return lore_errf(err, LORE_EINDEX,

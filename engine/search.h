@@ -75,6 +75,11 @@ typedef struct search_options {
      * features' order and the decision is refuse with SEARCH_REASON_RERANKER_DOWN: the
      * profile's confidence assumes its score. */
     struct rerank_xenc *cross_encoder;
+    /* The question's vector, already embedded with this collection's embedder (embed_query or
+     * embed_queries, embed_dim floats), or NULL (default): the search embeds the question
+     * itself. Borrowed. With it the search skips its embedding (ms_embed 0) and otherwise
+     * runs as it would have: a server embeds the questions waiting at once together. */
+    const float *query_vec;
 } search_options;
 
 void search_options_default(search_options *o);

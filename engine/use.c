@@ -1406,6 +1406,9 @@ uint64_t use_fingerprint(const use_model *m)
 typedef struct scratch {
     float *x, *h, *a, *qkv, *ctx, *ff, *s, *pool, *pool_ff;
     uint32_t *xb; /* a query pass's bf16 pairs of one gemm's input; NULL: products in fp32 */
+    /* 1: a pass of queries of at most FEW_ROWS tokens each (use_embed_queries_ids), whose
+     * token products take the bf16 path at any row count, as each query alone would. */
+    int short_queries;
 } scratch;
 
 /* y[r] = LN(x[r]) over d columns, for n rows. */
@@ -1775,7 +1778,8 @@ static void norm_rows(const float *x, float *y, size_t n, int d, const float *g,
  * (1.3-1.5 ms against 2.9), so the crossing is higher; not re-measured. */
 #define FEW_ROWS 24
 
-/* y[n, cols] += x[n, rows] @ d[rows, cols].
+/* y[n, cols] += x[n, rows] @ d[rows, cols]. xb: bf16 scratch for the query path's bf16
+ * products (forward decides which products take it), or NULL.
  *
  * A product of many rows (a batch of texts) goes to sgemm whole. A product of few rows (a
  * query) goes slab by slab over the slab copy: with a kernel above when the CPU has one, and
@@ -1785,7 +1789,7 @@ static void gemm(const float *x, const dense *d, float *y, size_t n, uint32_t *x
 {
 #if USE_KERNELS
     pthread_once(&slab_once, slab_pick);
-    if (xb != NULL && d->bslabs != NULL && n <= FEW_ROWS) {
+    if (xb != NULL && d->bslabs != NULL) {
         to_bf16_pairs(x, xb, n * (size_t)d->rows);
         for (int j = 0; j < d->cols; j += BSLAB)
             slab_bf16(xb, d->bslabs + (size_t)j * d->rows, y + j, (int)n, d->rows / 2, d->cols);
@@ -1880,18 +1884,21 @@ static void forward(const use_model *m, const int *const *ids, const size_t *len
         }
     }
 
+    /* The query path's products of a few rows (one short query's tokens, or a pass of short
+     * queries) and of the pooled rows run in bf16; a long query's token products in fp32. */
+    uint32_t *xt = sc->xb != NULL && (n <= FEW_ROWS || sc->short_queries) ? sc->xb : NULL;
     for (int li = 0; li < m->n_layers; li++) {
         const use_layer *L = &m->layers[li];
         norm_rows(sc->x, sc->a, n, L->d_in, L->ln1_g, L->ln1_b, L->eps1, sc->xb != NULL);
         /* h = residual */
         if (L->res.w != NULL) {
             fill_bias(sc->h, n, L->d_out, L->res_b);
-            gemm(sc->x, &L->res, sc->h, n, sc->xb);
+            gemm(sc->x, &L->res, sc->h, n, xt);
         } else {
             memcpy(sc->h, sc->x, n * (size_t)L->d_out * sizeof(float));
         }
         fill_bias(sc->qkv, n, 3 * L->d_att, L->qkv_b);
-        gemm(sc->a, &L->qkv, sc->qkv, n, sc->xb);
+        gemm(sc->a, &L->qkv, sc->qkv, n, xt);
         size_t off = 0;
         for (size_t i = 0; i < ns; i++) {
             int t = (int)lens[i];
@@ -1901,17 +1908,17 @@ static void forward(const use_model *m, const int *const *ids, const size_t *len
             off += lens[i];
         }
         add_bias(sc->h, n, L->d_out, L->out_b);
-        gemm(sc->ctx, &L->out, sc->h, n, sc->xb);
+        gemm(sc->ctx, &L->out, sc->h, n, xt);
 
         norm_rows(sc->h, sc->a, n, L->d_out, L->ln2_g, L->ln2_b, L->eps2, sc->xb != NULL);
         fill_bias(sc->ff, n, L->d_ff, L->ff1_b);
-        gemm(sc->a, &L->ff1, sc->ff, n, sc->xb);
+        gemm(sc->a, &L->ff1, sc->ff, n, xt);
         size_t nf = n * (size_t)L->d_ff;
         for (size_t j = 0; j < nf; j++)
             sc->ff[j] = sc->ff[j] > 0.0f ? sc->ff[j] : 0.0f;
         if (li + 1 < m->n_layers) {
             add_bias(sc->h, n, L->d_out, L->ff2_b);
-            gemm(sc->ff, &L->ff2, sc->h, n, sc->xb);
+            gemm(sc->ff, &L->ff2, sc->h, n, xt);
             float *t = sc->x;
             sc->x = sc->h;
             sc->h = t;
@@ -1964,18 +1971,24 @@ void use_qwork_free(use_qwork *w)
     free(w);
 }
 
-/* Scratch for passes of up to n_tok tokens in n_seq texts, none longer than max_t. bf16: 1
- * when the pass's products may go through slab_bf16 (sc->xb set). The block comes from w
- * when it is large enough (grown otherwise; *block then stays NULL) or else is a new one the
- * caller frees (*block). */
+/* How a pass embeds: stored vectors in fp32 (Q_STORED), one query (Q_ONE) or a pass of
+ * queries of at most FEW_ROWS tokens each (Q_SHORT) on the query path. */
+enum { Q_STORED, Q_ONE, Q_SHORT };
+
+/* Scratch for passes of up to n_tok tokens in n_seq texts, none longer than max_t. qmode
+ * other than Q_STORED: the pass's products may go through slab_bf16 (sc->xb set). The block
+ * comes from w when it is large enough (grown otherwise; *block then stays NULL) or else is
+ * a new one the caller frees (*block). */
 static int scratch_alloc(const use_model *m, size_t n_tok, size_t n_seq, size_t max_t,
-                         int bf16, use_qwork *w, scratch *sc, void **block)
+                         int qmode, use_qwork *w, scratch *sc, void **block)
 {
     size_t wx = (size_t)m->w_x, per_tok = 3 * wx + (size_t)m->w_qkv + (size_t)m->w_att +
                                           (size_t)m->w_ff;
     size_t total = n_tok * per_tok + max_t * max_t + n_seq * (wx + (size_t)m->w_ff);
-    /* bf16 pairs of one product's input: at most FEW_ROWS rows of the deepest matrix. */
-    size_t nxb = bf16 && m->bslab_arena != NULL ? (size_t)FEW_ROWS * (size_t)m->max_depth / 2 : 0;
+    /* bf16 pairs of one product's input: at most FEW_ROWS rows of the deepest matrix, or a
+     * pass's tokens when they are short queries (Q_SHORT). */
+    size_t xrows = qmode == Q_SHORT && n_tok > FEW_ROWS ? n_tok : FEW_ROWS;
+    size_t nxb = qmode && m->bslab_arena != NULL ? xrows * (size_t)m->max_depth / 2 : 0;
     float *f;
     *block = NULL;
     if (w != NULL) {
@@ -2013,11 +2026,12 @@ static int scratch_alloc(const use_model *m, size_t n_tok, size_t n_seq, size_t 
     sc->pool_ff = f;
     f += n_seq * (size_t)m->w_ff;
     sc->xb = nxb ? (uint32_t *)f : NULL;
+    sc->short_queries = qmode == Q_SHORT;
     return 0;
 }
 
 static int embed_ids(const use_model *m, const int *const *ids, const size_t *lens, size_t n,
-                     int bf16, use_qwork *w, float *out, lore_err *err)
+                     int qmode, use_qwork *w, float *out, lore_err *err)
 {
     if (n == 0)
         return 0;
@@ -2059,7 +2073,7 @@ static int embed_ids(const use_model *m, const int *const *ids, const size_t *le
     scratch sc;
     void *block = NULL;
     if (clip == NULL ||
-        scratch_alloc(m, max_tok ? max_tok : 1, max_seq, max_t, bf16, w, &sc, &block) != 0) {
+        scratch_alloc(m, max_tok ? max_tok : 1, max_seq, max_t, qmode, w, &sc, &block) != 0) {
         free(clip);
         return lore_errf(err, LORE_ENOMEM, "use: out of memory embedding %zu texts", n);
     }
@@ -2085,13 +2099,57 @@ static int embed_ids(const use_model *m, const int *const *ids, const size_t *le
 int use_embed_ids(const use_model *m, const int *const *ids, const size_t *lens, size_t n,
                   float *out, lore_err *err)
 {
-    return embed_ids(m, ids, lens, n, 0, NULL, out, err);
+    return embed_ids(m, ids, lens, n, Q_STORED, NULL, out, err);
 }
 
 int use_embed_query_ids(const use_model *m, use_qwork *w, const int *ids, size_t len,
                         float *out, lore_err *err)
 {
-    return embed_ids(m, &ids, &len, 1, 1, w, out, err);
+    return embed_ids(m, &ids, &len, 1, Q_ONE, w, out, err);
+}
+
+int use_embed_queries_ids(const use_model *m, use_qwork *w, const int *const *ids,
+                          const size_t *lens, size_t n, float *out, lore_err *err)
+{
+    /* Without bf16 kernels a query's products depend on its row count (slab kernel or
+     * sgemm), and a long query's token products run in fp32: those go one at a time. */
+    size_t nshort = 0;
+    for (size_t i = 0; i < n; i++)
+        nshort += m->bslab_arena != NULL && lens[i] <= FEW_ROWS;
+    if (nshort == n)
+        return embed_ids(m, ids, lens, n, Q_SHORT, w, out, err);
+    size_t dim = (size_t)m->dim;
+    const int **sids = NULL;
+    size_t *slens = NULL;
+    float *sout = NULL;
+    if (nshort > 1) {
+        sids = malloc(nshort * sizeof *sids);
+        slens = malloc(nshort * sizeof *slens);
+        sout = malloc(nshort * dim * sizeof *sout);
+        if (sids == NULL || slens == NULL || sout == NULL)
+            nshort = 0; /* one at a time, then */
+    }
+    size_t k = 0;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (nshort > 1 && lens[i] <= FEW_ROWS) {
+            sids[k] = ids[i];
+            slens[k++] = lens[i];
+        } else {
+            rc = embed_ids(m, &ids[i], &lens[i], 1, Q_ONE, w, out + i * dim, err);
+        }
+    }
+    if (rc == 0 && nshort > 1 &&
+        (rc = embed_ids(m, (const int *const *)sids, slens, k, Q_SHORT, w, sout, err)) == 0) {
+        k = 0;
+        for (size_t i = 0; i < n; i++)
+            if (lens[i] <= FEW_ROWS)
+                memcpy(out + i * dim, sout + k++ * dim, dim * sizeof *out);
+    }
+    free(sids);
+    free(slens);
+    free(sout);
+    return rc;
 }
 
 int use_embed_texts(const use_model *m, const char *const *texts, size_t n, float *out,

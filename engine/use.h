@@ -83,5 +83,12 @@ void use_qwork_free(use_qwork *w);
  * w: the scratch to reuse (grown as needed), or NULL for scratch of this call only. */
 int use_embed_query_ids(const use_model *m, use_qwork *w, const int *ids, size_t len,
                         float *out, lore_err *err);
+/* Embeds n search queries into out (n * USE_DIM floats): each vector is bit-identical to
+ * use_embed_query_ids' for that query alone. Queries of at most 24 tokens go through the
+ * model together, so each matrix is read from memory once for all of them instead of once
+ * per query (what a query's embedding mostly waits on when other work has pushed the
+ * weights out of the caches); otherwise (a longer query, no AVX512-BF16) one at a time. */
+int use_embed_queries_ids(const use_model *m, use_qwork *w, const int *const *ids,
+                          const size_t *lens, size_t n, float *out, lore_err *err);
 
 #endif

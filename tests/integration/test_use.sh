@@ -149,4 +149,48 @@ expect_rc 2 "bench --embed-only --embed-texts 0"
 assert_grep "$ERR" 'measures nothing' "bench --embed-only --embed-texts 0: message"
 ok "lore bench measures the use model, and says when the Node reference is skipped"
 
+# ---- 5. lore serve embeds waiting searches' questions together, with the same results ----
+# One search thread (--workers 1) and bursts of parallel requests: the searches that wait
+# behind the running one are embedded as one batch (lore_query_embed_batched_total). Each
+# answer must be byte-for-byte the one the same question gets alone.
+source "$(dirname "$0")/serve_lib.sh"
+lore_ok sv_idx index "$CORPUS/articles" --collection served --json -q
+serve_start sv --workers 1 --cache-size 0 --search-cache-size 0
+sed -n 's/.*"text": *\("[^"\\]*"\).*/\1/p' "$CORPUS/queries.jsonl" | head -n 24 >"$TMP/sv_qs"
+assert_eq "$(wc -l <"$TMP/sv_qs" | tr -d ' ')" 24 "serve batch: 24 corpus questions"
+results() { sed -n 's/.*"results":\(\[.*\]\),"timings_ms".*/\1/p' "$1"; }
+i=0
+while read -r q; do
+    i=$((i + 1))
+    printf '{"question":%s,"collection":"served","k":5}' "$q" >"$TMP/sv_body_$i"
+    http "sv_alone_$i" POST /v1/search -H 'Content-Type: application/json' -d @"$TMP/sv_body_$i"
+    expect_code 200 "serve batch: question $i alone"
+    results "$OUT" >"$TMP/sv_want_$i"
+    [ -s "$TMP/sv_want_$i" ] || fail "serve batch: no results for question $i"
+done <"$TMP/sv_qs"
+batched=0
+for burst in 1 2 3 4 5; do
+    args=(-s -Z --parallel-immediate --parallel-max 24)
+    for i in $(seq 1 24); do
+        [ "$i" -gt 1 ] && args+=(--next)
+        args+=(-o "$TMP/sv_got_$i" -H 'Content-Type: application/json' -d @"$TMP/sv_body_$i"
+            "$URL/v1/search")
+    done
+    curl "${args[@]}" || fail "serve batch: curl failed (burst $burst)"
+    for i in $(seq 1 24); do
+        results "$TMP/sv_got_$i" >"$TMP/sv_res_$i"
+        cmp -s "$TMP/sv_res_$i" "$TMP/sv_want_$i" || {
+            show "$TMP/sv_got_$i"
+            fail "serve batch: question $i in burst $burst differs from its answer alone"
+        }
+    done
+    http sv_metrics GET /metrics
+    batched=$(sed -n 's/^lore_query_embed_batched_total //p' "$OUT")
+    [ "${batched:-0}" -gt 0 ] && break
+done
+assert_num "${batched:-0}" -gt 0 "serve batch: some questions were embedded together"
+note "serve batch: $batched questions embedded in batches over $burst burst(s)"
+serve_stop
+ok "lore serve embeds waiting questions together and answers each as it would alone"
+
 finish

@@ -248,6 +248,18 @@ static void test_hash_deterministic_normalised(void **state)
         assert_int_equal(nwin[i], 1);
     assert_memory_equal(p, va, sizeof va);
     free(p);
+    /* Queries: embed_queries gives each text's embed_query vector; hashing gains nothing from
+     * embedding several at once, so a server does not batch them. */
+    assert_false(embed_queries_together(a));
+    assert_int_equal(embed_queries(a, texts, n, &p, &err), 0);
+    assert_non_null(p);
+    for (size_t i = 0; i < n; i++) {
+        float *q = NULL;
+        assert_int_equal(embed_query(a, texts[i], &q, &err), 0);
+        assert_memory_equal(p + i * 100, q, 100 * sizeof(float));
+        free(q);
+    }
+    free(p);
     assert_int_equal(embed_request_count(a), 0);
     embed_close(a);
     embed_close(b);

@@ -39,6 +39,8 @@ static void test_render(void **state)
     metrics_cache(m, 1);
     metrics_cache(m, 0);
     metrics_cache(m, 0);
+    metrics_embed_batch(m, 8);
+    metrics_embed_batch(m, 3);
     metrics_reloads(m, 1);
     metrics_inflight(m, 4);
     sbuf b = SBUF_INIT;
@@ -59,6 +61,8 @@ static void test_render(void **state)
     has(t, "lore_llm_errors_total 1\n");
     has(t, "lore_llm_breaker_open{collection=\"default\"} 1\n");
     has(t, "lore_answer_cache_hits_total 1\n");
+    has(t, "# TYPE lore_query_embed_batches_total counter\nlore_query_embed_batches_total 2\n");
+    has(t, "# TYPE lore_query_embed_batched_total counter\nlore_query_embed_batched_total 11\n");
     has(t, "lore_answer_cache_misses_total 2\n");
     has(t, "lore_index_reloads_total 1\n");
     has(t, "lore_requests_in_flight 4\n");

@@ -473,6 +473,53 @@ static void test_search_vector(void **state)
     expect_first(f, "reset password sign-in", SEARCH_VECTOR, "kb-password");
 }
 
+/* A vector embedded ahead (search_options.query_vec, what a server's batch gives): the same
+ * results, scores and confidence as the search embedding the question itself; the results
+ * carry that vector; and a different vector changes the dense side (it is the one used). */
+static void test_search_given_vector(void **state)
+{
+    fixture *f = *state;
+    static const char *const qs[] = {"how do I get a refund", "reset password sign-in",
+                                     "calendar events sync"};
+    embedder *e = coll_embedder(f->c);
+    int dim = embed_dim(e);
+    lore_err err = {0};
+    for (size_t i = 0; i < sizeof qs / sizeof qs[0]; i++) {
+        search_options o;
+        search_options_default(&o);
+        search_results want, got;
+        run(f, qs[i], &o, &want);
+        float *v = NULL;
+        assert_int_equal(embed_query(e, qs[i], &v, &err), 0);
+        o.query_vec = v;
+        run(f, qs[i], &o, &got);
+        assert_int_equal(got.n, want.n);
+        for (size_t h = 0; h < got.n; h++) {
+            assert_int_equal(got.hits[h].chunk_id, want.hits[h].chunk_id);
+            assert_true(got.hits[h].dense == want.hits[h].dense);
+            assert_true(got.hits[h].rerank == want.hits[h].rerank);
+            assert_int_equal(got.hits[h].dense_rank, want.hits[h].dense_rank);
+        }
+        assert_true(got.confidence == want.confidence);
+        assert_int_equal(got.query_dim, dim);
+        assert_memory_equal(got.query_vec, v, (size_t)dim * sizeof *v);
+        search_results_free(&got);
+        /* Another question's vector: the dense side follows it. */
+        float *other = NULL;
+        assert_int_equal(embed_query(e, "two-factor authenticator app", &other, &err), 0);
+        o.query_vec = other;
+        o.mode = SEARCH_VECTOR;
+        o.rerank_k = 0; /* the dense order itself, not the reranker's view of the question */
+        run(f, qs[i], &o, &got);
+        assert_true(got.n > 0);
+        assert_string_equal(got.hits[0].article_id, "kb-2fa");
+        search_results_free(&got);
+        search_results_free(&want);
+        free(other);
+        free(v);
+    }
+}
+
 typedef struct id_seq {
     int64_t ids[64];
     size_t n;
@@ -1111,6 +1158,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_search_bm25_formula, setup_tiny, teardown),
         cmocka_unit_test_setup_teardown(test_search_budget, setup_budget, teardown),
         cmocka_unit_test_setup_teardown(test_search_vector, setup_help, teardown),
+        cmocka_unit_test_setup_teardown(test_search_given_vector, setup_help, teardown),
         cmocka_unit_test_setup_teardown(test_search_convex_extremes, setup_help, teardown),
         cmocka_unit_test_setup_teardown(test_search_rrf, setup_help, teardown),
         cmocka_unit_test_setup_teardown(test_search_per_article, setup_help, teardown),

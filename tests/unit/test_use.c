@@ -330,6 +330,64 @@ static void test_query_path(void **state)
            checked, min_exact, min_gold);
 }
 
+/* Several queries embedded together (a server's waiting searches): each vector is the one
+ * it gets alone, bit for bit, whatever its neighbours, in batches of every size, with long
+ * queries (past the query path's 24 tokens) and an empty one mixed in. */
+static void test_queries_together(void **state)
+{
+    (void)state;
+    need_goldens();
+    lore_err err;
+    size_t n = n_gold < 40 ? n_gold : 40;
+    const int **ids = malloc((n + 1) * sizeof *ids);
+    size_t *lens = malloc((n + 1) * sizeof *lens);
+    float *alone = malloc((n + 1) * USE_DIM * sizeof *alone);
+    float *together = malloc((n + 1) * USE_DIM * sizeof *together);
+    assert_non_null(ids);
+    assert_non_null(lens);
+    assert_non_null(alone);
+    assert_non_null(together);
+    size_t nlong = 0;
+    for (size_t i = 0; i < n; i++) {
+        ids[i] = gold[i].ids;
+        lens[i] = gold[i].n_ids;
+        nlong += lens[i] > 24;
+    }
+    ids[n] = NULL; /* an empty query */
+    lens[n] = 0;
+    n++;
+    use_qwork *work = use_qwork_new();
+    assert_non_null(work);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(use_embed_query_ids(model, work, ids[i], lens[i], alone + i * USE_DIM,
+                                             &err),
+                         0);
+    size_t sizes[] = {1, 2, 3, 7, 8, n};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        size_t b = sizes[k];
+        memset(together, 0, n * USE_DIM * sizeof *together);
+        for (size_t at = 0; at < n; at += b) {
+            size_t m = n - at < b ? n - at : b;
+            assert_int_equal(use_embed_queries_ids(model, work, ids + at, lens + at, m,
+                                                   together + at * USE_DIM, &err),
+                             0);
+        }
+        for (size_t i = 0; i < n; i++)
+            if (memcmp(together + i * USE_DIM, alone + i * USE_DIM, USE_DIM * sizeof(float)))
+                fail_msg("batches of %zu: query %zu (%zu tokens) differs from its vector alone",
+                         b, i, lens[i]);
+    }
+    use_qwork_free(work);
+    printf("[ use ] %zu queries (%zu past 24 tokens, 1 empty) embedded together in batches of "
+           "1 to %zu: each as alone\n",
+           n, nlong, n);
+    assert_true(nlong > 0);
+    free(ids);
+    free(lens);
+    free(alone);
+    free(together);
+}
+
 static void test_goldens_from_text(void **state)
 {
     (void)state;
@@ -473,6 +531,19 @@ static void test_embedder(void **state)
                 assert_true(q[j] == 0.0f);
         free(q);
     }
+    /* embed_queries: each text's embed_query vector, bit for bit (short ones embedded
+     * together, the blank and long ones on their own roads). */
+    assert_true(embed_queries_together(e));
+    float *qs = NULL;
+    assert_int_equal(embed_queries(e, texts, 5, &qs, &err), 0);
+    assert_non_null(qs);
+    for (int t = 0; t < 5; t++) {
+        float *q = NULL;
+        assert_int_equal(embed_query(e, texts[t], &q, &err), 0);
+        assert_memory_equal(qs + t * USE_DIM, q, USE_DIM * sizeof *q);
+        free(q);
+    }
+    free(qs);
 
     /* "use" without a directory: $LORE_USE_MODEL_DIR; the same model, the same identity. */
     const char *saved = getenv("LORE_USE_MODEL_DIR");
@@ -1064,6 +1135,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_goldens_from_ids),
         cmocka_unit_test(test_query_path),
+        cmocka_unit_test(test_queries_together),
         cmocka_unit_test(test_goldens_from_text),
         cmocka_unit_test(test_bad_ids),
         cmocka_unit_test(test_embedder),
