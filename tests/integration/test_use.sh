@@ -152,7 +152,8 @@ ok "lore bench measures the use model, and says when the Node reference is skipp
 # ---- 5. lore serve embeds waiting searches' questions together, with the same results ----
 # One search thread (--workers 1) and bursts of parallel requests: the searches that wait
 # behind the running one are embedded as one batch (lore_query_embed_batched_total). Each
-# answer must be byte-for-byte the one the same question gets alone.
+# answer must be byte-for-byte the one the same question gets alone; mixed into the bursts,
+# a BM25-only search, an unknown collection and a broken body get their own answers.
 source "$(dirname "$0")/serve_lib.sh"
 lore_ok sv_idx index "$CORPUS/articles" --collection served --json -q
 serve_start sv --workers 1 --cache-size 0 --search-cache-size 0
@@ -168,6 +169,13 @@ while read -r q; do
     results "$OUT" >"$TMP/sv_want_$i"
     [ -s "$TMP/sv_want_$i" ] || fail "serve batch: no results for question $i"
 done <"$TMP/sv_qs"
+printf '{"question":%s,"collection":"served","mode":"bm25"}' "$(head -n1 "$TMP/sv_qs")" \
+    >"$TMP/sv_body_bm25"
+http sv_alone_bm25 POST /v1/search -H 'Content-Type: application/json' -d @"$TMP/sv_body_bm25"
+expect_code 200 "serve batch: the BM25 search alone"
+results "$OUT" >"$TMP/sv_want_bm25"
+printf '{"question":"refunds","collection":"nosuch"}' >"$TMP/sv_body_nosuch"
+printf '{"question":"refunds",' >"$TMP/sv_body_broken"
 batched=0
 for burst in 1 2 3 4 5; do
     args=(-s -Z --parallel-immediate --parallel-max 24)
@@ -175,8 +183,20 @@ for burst in 1 2 3 4 5; do
         [ "$i" -gt 1 ] && args+=(--next)
         args+=(-o "$TMP/sv_got_$i" -H 'Content-Type: application/json' -d @"$TMP/sv_body_$i"
             "$URL/v1/search")
+        if [ "$i" = 12 ]; then
+            for x in bm25 nosuch broken; do
+                args+=(--next -o "$TMP/sv_got_$x" -H 'Content-Type: application/json'
+                    -d @"$TMP/sv_body_$x" "$URL/v1/search")
+            done
+        fi
     done
     curl "${args[@]}" || fail "serve batch: curl failed (burst $burst)"
+    results "$TMP/sv_got_bm25" >"$TMP/sv_res_bm25"
+    cmp -s "$TMP/sv_res_bm25" "$TMP/sv_want_bm25" ||
+        fail "serve batch: the BM25 search in burst $burst differs from its answer alone"
+    assert_grep "$TMP/sv_got_nosuch" '"code":"unknown_collection"' \
+        "serve batch: an unknown collection in the burst"
+    assert_grep "$TMP/sv_got_broken" '"code":"bad_json"' "serve batch: a broken body in the burst"
     for i in $(seq 1 24); do
         results "$TMP/sv_got_$i" >"$TMP/sv_res_$i"
         cmp -s "$TMP/sv_res_$i" "$TMP/sv_want_$i" || {
