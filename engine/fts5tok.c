@@ -9,6 +9,8 @@
 
 struct fts5tok_ctx {
     text_analyzer *an; /* the connection's analyzer; its locale is the document locale */
+    const int32_t *doclen; /* lore_bm25's row lengths by rowid (fts5tok_set_doclens), or NULL */
+    int64_t ndoclen;
 };
 
 /* ---------------------------------------------------------------- tokenizer */
@@ -198,7 +200,12 @@ static void bm25_fn(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_conte
             api->xPhraseNext(fts, &it, &col, &off);
         q->tf[p] = n;
     }
-    if (rc == SQLITE_OK)
+    const fts5tok_ctx *tc = api->xUserData(fts);
+    sqlite3_int64 rowid = api->xRowid(fts);
+    if (rc == SQLITE_OK && tc->doclen && rowid >= 0 && rowid < tc->ndoclen &&
+        tc->doclen[rowid] >= 0)
+        dl = tc->doclen[rowid];
+    else if (rc == SQLITE_OK)
         rc = api->xColumnSize(fts, -1, &dl); /* -1: the row's length over all columns */
     if (rc != SQLITE_OK) {
         sqlite3_result_error_code(ctx, rc);
@@ -273,12 +280,18 @@ int fts5tok_register(sqlite3 *db, fts5tok_ctx **out, lore_err *err)
                          "register fts5 tokenizer lore: %s", sqlite3_errstr(rc));
     }
     /* From here on the connection owns ctx, even if the function fails to register. */
-    rc = api->xCreateFunction(api, "lore_bm25", NULL, bm25_fn, NULL);
+    rc = api->xCreateFunction(api, "lore_bm25", ctx, bm25_fn, NULL);
     if (rc != SQLITE_OK)
         return lore_errf(err, rc == SQLITE_NOMEM ? LORE_ENOMEM : LORE_EDB,
                          "register fts5 function lore_bm25: %s", sqlite3_errstr(rc));
     *out = ctx;
     return 0;
+}
+
+void fts5tok_set_doclens(fts5tok_ctx *ctx, const int32_t *len, int64_t n)
+{
+    ctx->doclen = len;
+    ctx->ndoclen = len ? n : 0;
 }
 
 int fts5tok_set_locale(fts5tok_ctx *ctx, const char *locale)

@@ -264,6 +264,8 @@ static int row_count(searcher *s, int64_t *n, lore_err *err)
         rerank_ctx_reset_cache(s->rr);
         snippet_cache_clear(s->snips);
         df_clear(s);
+        if ((rc = store_load_doclens(coll_store(s->c), err)) != 0)
+            return rc;
         sqlite3_stmt *st;
         sqlite3 *db = store_db(coll_store(s->c));
         if (sqlite3_prepare_v2(db, "SELECT count(*) FROM chunks", -1, &st, NULL) != SQLITE_OK)

@@ -46,6 +46,7 @@ static const char *const STMT_SQL[ST_COUNT] = {
 struct store {
     sqlite3 *db;
     fts5tok_ctx *tok;
+    int32_t *doclen; /* lore_bm25's row lengths (store_load_doclens), or NULL */
     sqlite3_stmt *st[ST_COUNT];
     char *dir;
 };
@@ -259,8 +260,81 @@ void store_close(store *s)
         sqlite3_finalize(s->st[i]);
     /* The tokenizer context is freed by SQLite with the connection. */
     sqlite3_close(s->db);
+    free(s->doclen);
     free(s->dir);
     free(s);
+}
+
+/* Sum of the SQLite varints (FTS5 writes one per column) in a docsize blob; -1 when the blob
+ * does not decode. */
+static int64_t docsize_sum(const unsigned char *p, int n)
+{
+    int64_t sum = 0;
+    int i = 0;
+    while (i < n) {
+        uint64_t v = 0;
+        int k = 0;
+        /* Up to 8 bytes of 7 bits, high bit set when another follows; a 9th byte gives 8. */
+        while (k < 8 && i < n && (p[i] & 0x80)) {
+            v = (v << 7) | (p[i++] & 0x7F);
+            k++;
+        }
+        if (i >= n)
+            return -1; /* cut short */
+        v = k == 8 ? (v << 8) | p[i++] : (v << 7) | p[i++];
+        if (v > INT32_MAX || sum + (int64_t)v > INT32_MAX)
+            return -1;
+        sum += (int64_t)v;
+    }
+    return sum;
+}
+
+int store_load_doclens(store *s, lore_err *err)
+{
+    fts5tok_set_doclens(s->tok, NULL, 0);
+    free(s->doclen);
+    s->doclen = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db, "SELECT max(id) FROM chunks_fts_docsize", -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return lore_errf(err, LORE_EDB, "reading chunk lengths: %s", sqlite3_errmsg(s->db));
+    rc = sqlite3_step(st);
+    sqlite3_int64 max = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW)
+        return lore_errf(err, LORE_EDB, "reading chunk lengths: %s", sqlite3_errmsg(s->db));
+    if (max < 0 || max >= INT32_MAX)
+        return 0; /* no rows (or ids too large to index by): FTS5's own lookups */
+    int32_t *len = malloc((size_t)(max + 1) * sizeof *len);
+    if (len == NULL)
+        return lore_errf(err, LORE_ENOMEM, "out of memory reading %lld chunk lengths",
+                         (long long)max + 1);
+    for (sqlite3_int64 i = 0; i <= max; i++)
+        len[i] = -1;
+    if (sqlite3_prepare_v2(s->db, "SELECT id, sz FROM chunks_fts_docsize", -1, &st, NULL) !=
+        SQLITE_OK) {
+        free(len);
+        return lore_errf(err, LORE_EDB, "reading chunk lengths: %s", sqlite3_errmsg(s->db));
+    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        sqlite3_int64 id = sqlite3_column_int64(st, 0);
+        int64_t n = docsize_sum(sqlite3_column_blob(st, 1), sqlite3_column_bytes(st, 1));
+        if (id < 0 || id > max || n < 0) {
+            rc = SQLITE_CORRUPT;
+            break;
+        }
+        len[id] = (int32_t)n;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        free(len);
+        return lore_errf(err, LORE_EDB, "reading chunk lengths: %s",
+                         rc == SQLITE_CORRUPT ? "a docsize row does not decode"
+                                              : sqlite3_errmsg(s->db));
+    }
+    s->doclen = len;
+    fts5tok_set_doclens(s->tok, len, max + 1);
+    return 0;
 }
 
 sqlite3 *store_db(store *s) { return s->db; }

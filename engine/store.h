@@ -71,6 +71,13 @@ int store_meta_set(store *s, const char *key, const char *value, lore_err *err);
 int store_generation(store *s, uint64_t *gen, lore_err *err);
 /* Increments the generation; call inside a write transaction. */
 int store_bump_generation(store *s, uint64_t *gen, lore_err *err);
+/* Reads every chunk's length in tokens (FTS5's docsize table) into a table the connection's
+ * lore_bm25 then uses instead of one docsize lookup per matched row (fts5tok_set_doclens).
+ * The lengths are those of what the connection reads now: call it again whenever that can
+ * have changed (a searcher does on each new generation). The store owns the table. 0,
+ * LORE_EDB (a docsize row that does not decode: the table is dropped, lore_bm25 falls back to
+ * FTS5) or LORE_ENOMEM. */
+int store_load_doclens(store *s, lore_err *err);
 
 typedef struct store_article {
     const char *ext_id, *title, *url, *locale, *updated_at, *source;

@@ -313,6 +313,31 @@ static void test_bm25_exact(void **state)
     sqlite3_finalize(st);
     assert_int_equal(rows, 4);
 
+    /* Lengths from a table (fts5tok_set_doclens): the true ones give the same scores; a
+     * wrong one is used as given (row 3 at length 20); -1 and rows past the table fall back
+     * to FTS5's (rows 1 and 4). */
+    const int32_t doclen[4] = {-1, -1, 5, 20};
+    fts5tok_set_doclens(f->ctx, doclen, 4);
+    const double norm20 = 0.9 * (0.6 + 0.4 * 20.0 / 3.25);
+    const double want_tab[5] = {0.0, want[1], want[2], idf_cat * 1.9 / (1 + norm20), want[4]};
+    st = prep(f->db, "SELECT rowid, lore_bm25(t, 0.9, 0.4, ?2, ?3) FROM t "
+                     "WHERE t MATCH ?1 ORDER BY rowid",
+              "\"cat\" OR \"dog\"");
+    assert_int_equal(sqlite3_bind_double(st, 2, idf_cat), SQLITE_OK);
+    assert_int_equal(sqlite3_bind_double(st, 3, idf_dog), SQLITE_OK);
+    rows = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(st, 0);
+        double got = sqlite3_column_double(st, 1);
+        if (fabs(got - want_tab[id]) > 1e-9)
+            fail_msg("with a length table, row %lld: got %.17g want %.17g", (long long)id, got,
+                     want_tab[id]);
+        rows++;
+    }
+    sqlite3_finalize(st);
+    assert_int_equal(rows, 4);
+    fts5tok_set_doclens(f->ctx, NULL, 0);
+
     /* a phrase without an idf scores 0: row 2 matches only "dog" */
     st = prep(f->db, "SELECT lore_bm25(t, 0.9, 0.4, 0.693) FROM t WHERE t MATCH ?1 AND rowid = 2",
               "\"cat\" OR \"dog\"");
