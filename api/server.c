@@ -632,14 +632,6 @@ answered:
     return 1;
 }
 
-/* 1 when a prepared search on view v will embed its question (what search_run's vector side
- * does), so that its vector may come from a batch. */
-static int search_embeds(const search_req *sr, const pool_view *v)
-{
-    vindex *vi = coll_vindex(v->c);
-    return sr->so.mode != SEARCH_BM25 && vi != NULL && vindex_count(vi) > 0;
-}
-
 /* Runs a prepared search on the pinned view v and answers it. qvec: the question's vector
  * from embed_queries, or NULL to let the search embed it; embed_ms: the request's share of
  * that embedding (its stage time). Frees sr->in. */
@@ -765,7 +757,7 @@ static void run_search_batch(job **jobs, size_t n)
         for (size_t j = i; j < n; j++) {
             if (state[j] != PENDING || strcmp(sr[j].r->collection, sr[i].r->collection) != 0)
                 continue;
-            vix[ng] = search_embeds(&sr[j], &v) ? (long)nt : -1;
+            vix[ng] = search_embeds_question(v.c, &sr[j].so) ? (long)nt : -1;
             if (vix[ng] >= 0)
                 texts[nt++] = sr[j].q;
             grp[ng++] = j;

@@ -497,6 +497,12 @@ static int collapse_windows(cand *c, size_t found, size_t *n)
     return 0;
 }
 
+int search_embeds_question(coll *c, const search_options *o)
+{
+    vindex *vi = coll_vindex(c);
+    return o->mode != SEARCH_BM25 && vi != NULL && vindex_count(vi) > 0;
+}
+
 static int run_vector(searcher *s, const char *question, const search_options *o, cand **out,
                       size_t *n, float **qv_out, double *ms_embed, double *ms_vector,
                       lore_err *err)
@@ -506,7 +512,7 @@ static int run_vector(searcher *s, const char *question, const search_options *o
     embedder *e = coll_embedder(s->c);
     /* A remote embedder learns its dimension from its first reply, so embed_dim is still 0
      * here in a fresh process: the check against the index's dimension comes after. */
-    if (vi == NULL || vindex_count(vi) == 0)
+    if (!search_embeds_question(s->c, o))
         return 0;
     double t0 = now_ms();
     float *qv = NULL;

@@ -156,5 +156,9 @@ const char *searcher_profile_warning(const searcher *s);
 int search_run(searcher *s, const char *question, const search_options *o,
                search_results *out, lore_err *err);
 void search_results_free(search_results *r);
+/* 1 when search_run with options o on collection c embeds the question (its vector side
+ * runs: not BM25 mode, and the collection has vectors): the searches whose vectors a caller
+ * may embed ahead (query_vec). */
+int search_embeds_question(coll *c, const search_options *o);
 
 #endif
